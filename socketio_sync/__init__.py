@@ -1,0 +1,27 @@
+"""socketio_sync: a Socket.IO server (Engine.IO v4 + Socket.IO v5) for WSGI apps on gevent."""
+from __future__ import annotations
+
+from . import _debug
+from .adapters import Adapter, InMemoryAdapter
+from .broadcast import BroadcastOperator
+from .exceptions import (
+    AckTimeout, ConnectionRefused, LocalProtocolError, NotConnectedError, PayloadTooLargeError,
+    ProtocolError, RemoteProtocolError, SocketIOSyncError,
+)
+from .namespace import Namespace
+from .server import Server
+from .socket import NO_ACK, Handshake, Socket
+from .wsgi.engine import EngineConnection, EngineServer
+from .wsgi.middleware import WSGIApp
+from .wsgi.serving import make_server, run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adapter", "InMemoryAdapter", "BroadcastOperator", "AckTimeout", "ConnectionRefused",
+    "LocalProtocolError", "NotConnectedError", "PayloadTooLargeError", "ProtocolError",
+    "RemoteProtocolError", "SocketIOSyncError", "Namespace", "Server", "NO_ACK", "Handshake",
+    "Socket", "EngineConnection", "EngineServer", "WSGIApp", "make_server", "run", "__version__",
+]
+
+_debug.configure_from_environment()

@@ -1,0 +1,175 @@
+"""The Socket.IO server: options, namespaces, and the hook into the Engine.IO shell."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Iterable
+
+from . import sio
+from .adapters import Adapter, InMemoryAdapter
+from .broadcast import BroadcastOperator, RoomArg
+from .client import Client
+from .namespace import Namespace
+from .socket import Socket
+from .wsgi.engine import EngineConnection, EngineServer
+
+__all__ = ["Server"]
+
+log = logging.getLogger("socketio_sync.server")
+
+
+class Server:
+    """A Socket.IO v5 server.
+
+    Example::
+
+        io = socketio_sync.Server(cors_allowed_origins="*")
+
+        @io.on("connection")
+        def on_connection(socket):
+            @socket.on("chat message")
+            def chat(msg):
+                io.emit("chat message", msg)
+
+        app = socketio_sync.WSGIApp(io, flask_app.wsgi_app)
+
+    Every option is keyword-only; an unknown one raises ``TypeError``.
+
+    :param ping_interval: seconds between heartbeats (``pingInterval``).
+    :param ping_timeout: seconds a client has to answer a ping (``pingTimeout``).
+    :param connect_timeout: seconds a connection may stay without joining a namespace.
+    :param max_http_buffer_size: the largest polling body or WebSocket message (``maxPayload``).
+    :param cors_allowed_origins: ``None`` (same origin only), ``"*"``, a list, or a callable.
+    :param cors_credentials: allow credentialed cross-origin requests.
+    :param transports: ``("polling", "websocket")`` or a subset.
+    :param allow_upgrades: offer the polling -> WebSocket upgrade.
+    :param upgrade_timeout: seconds to finish an upgrade once probed.
+    :param max_attachments: binary attachments allowed in one packet.
+    :param adapter: an :class:`Adapter` subclass (or factory ``nsp -> Adapter``) for rooms.
+    :param json: a module-like object with ``dumps``/``loads`` (default: the stdlib's).
+    """
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        connect_timeout: float = 45.0,
+        max_http_buffer_size: int = 1_000_000,
+        cors_allowed_origins: Any = None,
+        cors_credentials: bool = False,
+        transports: Iterable[str] = ("polling", "websocket"),
+        allow_upgrades: bool = True,
+        upgrade_timeout: float = 10.0,
+        max_attachments: int = sio.DEFAULT_MAX_ATTACHMENTS,
+        adapter: type[Adapter] | Callable[[Namespace], Adapter] = InMemoryAdapter,
+        json: Any = None,
+    ) -> None:
+        if connect_timeout <= 0:
+            raise ValueError("connect_timeout must be positive (seconds)")
+        if max_attachments < 0:
+            raise ValueError("max_attachments must be >= 0")
+        self.connect_timeout = float(connect_timeout)
+        self.max_attachments = int(max_attachments)
+        self._adapter_factory = adapter
+        if json is None:
+            self.encoder = sio.Encoder()
+            self.loads = _stdlib_loads
+        else:
+            dumps = json.dumps
+            self.encoder = sio.Encoder(lambda obj: dumps(obj, separators=(",", ":")))
+            self.loads = json.loads
+        self.engine = EngineServer(
+            ping_interval=ping_interval, ping_timeout=ping_timeout,
+            max_http_buffer_size=max_http_buffer_size, cors_allowed_origins=cors_allowed_origins,
+            cors_credentials=cors_credentials, transports=transports, allow_upgrades=allow_upgrades,
+            upgrade_timeout=upgrade_timeout,
+        )
+        self.engine.on("connection", self._on_engine_connection)
+        self._namespaces: dict[str, Namespace] = {}
+        self.sockets = self.of("/")
+
+    def _make_adapter(self, nsp: Namespace) -> Adapter:
+        return self._adapter_factory(nsp)
+
+    def _on_engine_connection(self, conn: EngineConnection) -> None:
+        conn.user_data = Client(self, conn)
+
+    # -- namespaces -------------------------------------------------------------------------
+
+    def of(self, name: str) -> Namespace:
+        """The namespace ``name``, created on first use."""
+        if not isinstance(name, str):
+            raise TypeError("namespace names are strings such as '/chat'")
+        if not name.startswith("/"):
+            name = "/" + name
+        nsp = self._namespaces.get(name)
+        if nsp is None:
+            nsp = self._namespaces[name] = Namespace(self, name)
+        return nsp
+
+    @property
+    def namespaces(self) -> dict[str, Namespace]:
+        return dict(self._namespaces)
+
+    # -- the main namespace, as on the Node server ------------------------------------------
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """``@io.on("connection")``: a handler for sockets connecting to ``"/"``."""
+        return self.sockets.on(event, handler)
+
+    def use(self, middleware: Callable[..., Any]) -> Callable[..., Any]:
+        return self.sockets.use(middleware)
+
+    def on_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        return self.sockets.on_any(handler)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send an event to every socket in ``"/"``."""
+        self.sockets.emit(event, *args)
+
+    def send(self, *args: Any) -> None:
+        self.sockets.send(*args)
+
+    def to(self, room: RoomArg) -> BroadcastOperator:
+        return self.sockets.to(room)
+
+    in_ = to
+
+    def except_(self, room: RoomArg) -> BroadcastOperator:
+        return self.sockets.except_(room)
+
+    def fetch_sockets(self) -> list[Socket]:
+        return self.sockets.fetch_sockets()
+
+    def sockets_join(self, room: RoomArg) -> None:
+        self.sockets.sockets_join(room)
+
+    def sockets_leave(self, room: RoomArg) -> None:
+        self.sockets.sockets_leave(room)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        self.sockets.disconnect_sockets(close)
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def listen(self, port: int = 3000, host: str = "127.0.0.1", *, wsgi_app: Any = None,
+               path: str = "socket.io") -> None:
+        """Serve this server (and optionally ``wsgi_app``) on gevent until interrupted.
+
+        Call ``gevent.monkey.patch_all()`` first if your handlers use blocking libraries.
+        """
+        from .wsgi.middleware import WSGIApp
+        from .wsgi.serving import run
+
+        run(WSGIApp(self, wsgi_app, path=path), host, port)
+
+    def close(self) -> None:
+        """Disconnect every client ("server shutting down") and close the adapters."""
+        self.engine.close_all()
+        for nsp in self._namespaces.values():
+            nsp.adapter.close()
+
+
+def _stdlib_loads(s: str) -> Any:
+    return json.loads(s)

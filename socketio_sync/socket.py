@@ -1,0 +1,305 @@
+"""A client connected to one namespace (Node's ``Socket``)."""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable
+
+import gevent
+from gevent.event import AsyncResult
+
+from . import sio
+from .broadcast import BroadcastOperator, RoomArg, _rooms, check_event_name
+from .exceptions import AckTimeout, NotConnectedError
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .namespace import Namespace
+
+__all__ = ["Socket", "Handshake", "NO_ACK"]
+
+log = logging.getLogger("socketio_sync.server")
+
+
+class _NoAck:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "socketio_sync.NO_ACK"
+
+
+#: Return this from an event handler to send no acknowledgement at all, so that the
+#: client's ``ackTimeout``/``retries`` apply.
+NO_ACK: Any = _NoAck()
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """What the client sent when it connected (Node's ``socket.handshake``)."""
+
+    headers: dict[str, str]
+    query: dict[str, str]
+    address: str | None
+    time: str
+    issued: int
+    url: str
+    secure: bool
+    xdomain: bool
+    auth: dict[str, Any] = field(default_factory=dict)
+
+
+class _CallWaiter:
+    """Ack callback used by :meth:`Socket.call`: runs inline, never blocks."""
+
+    __slots__ = ("result",)
+
+    def __init__(self) -> None:
+        self.result: AsyncResult = AsyncResult()
+
+    def __call__(self, *args: Any) -> None:
+        self.result.set(args)
+
+
+class Socket:
+    """One client in one namespace.
+
+    Attributes: ``id``, ``nsp`` (the :class:`Namespace`), ``handshake``, ``data`` (a dict
+    for your own use), ``connected``, ``rooms``.
+    """
+
+    def __init__(self, nsp: Namespace, client: Client, auth: dict[str, Any] | None) -> None:
+        self.nsp = nsp
+        self.server = nsp.server
+        self.client = client
+        self.id = secrets.token_urlsafe(16)
+        self.handshake = client.make_handshake(auth or {})
+        self.data: dict[str, Any] = {}
+        self.connected = False
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._any: list[Callable[..., Any]] = []
+        self._acks: dict[int, Callable[..., Any]] = {}
+        self._next_ack = 0
+        #: Outgoing items held back until the CONNECT reply is sent.
+        self._held: list[str | bytes] | None = []
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.id} nsp={self.nsp.name} connected={self.connected}>"
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """Register an event handler; usable as ``@socket.on("name")``.
+
+        The handler gets the event's arguments. When the client asked for an ack, the
+        return value is sent back: a tuple for several arguments, ``None`` for none,
+        :data:`NO_ACK` for no ack at all. ``"disconnect"`` and ``"disconnecting"``
+        handlers get the reason.
+        """
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._handlers.setdefault(event, []).append(fn)
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def once(self, event: str, handler: Callable[..., Any]) -> None:
+        def wrapper(*args: Any) -> Any:
+            self.off(event, wrapper)
+            return handler(*args)
+        self.on(event, wrapper)
+
+    def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
+        if handler is None:
+            self._handlers.pop(event, None)
+        else:
+            handlers = self._handlers.get(event, [])
+            if handler in handlers:
+                handlers.remove(handler)
+
+    def on_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler(event, *args)`` runs for every incoming event, before its handlers."""
+        self._any.append(handler)
+        return handler
+
+    # -- rooms ------------------------------------------------------------------------------
+
+    @property
+    def rooms(self) -> set[str]:
+        return self.nsp.adapter.socket_rooms(self.id)
+
+    def join(self, room: RoomArg) -> None:
+        self.nsp.adapter.add_all(self.id, _rooms(room))
+
+    def leave(self, room: RoomArg) -> None:
+        for name in _rooms(room):
+            self.nsp.adapter.delete(self.id, name)
+
+    # -- broadcasting from this socket ------------------------------------------------------
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Everyone in the namespace except this socket."""
+        return BroadcastOperator(self.nsp, except_rooms=frozenset((self.id,)))
+
+    def to(self, room: RoomArg) -> BroadcastOperator:
+        """Sockets in ``room`` except this one."""
+        return BroadcastOperator(self.nsp, _rooms(room), frozenset((self.id,)))
+
+    in_ = to
+
+    def except_(self, room: RoomArg) -> BroadcastOperator:
+        return BroadcastOperator(self.nsp, except_rooms=_rooms(room) | {self.id})
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        """Send an event to this client. ``bytes`` anywhere in ``args`` go as binary.
+
+        :param callback: called with the client's ack arguments (in a new greenlet).
+        :raises NotConnectedError: when the socket is disconnected.
+        """
+        check_event_name(event)
+        if not self.connected:
+            raise NotConnectedError(f"socket {self.id} is disconnected")
+        ack_id = None
+        if callback is not None:
+            ack_id = self._next_ack
+            self._next_ack += 1
+            self._acks[ack_id] = callback
+        packet = sio.Packet(sio.PacketType.EVENT, self.nsp.name, [event, *args], ack_id)
+        self._send_encoded(self.server.encoder.encode(packet))
+
+    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        """Emit a ``"message"`` event (Node's ``socket.send``)."""
+        self.emit("message", *args, callback=callback)
+
+    def call(self, event: str, *args: Any, timeout: float = 60.0) -> Any:
+        """Emit and block this greenlet until the client acknowledges.
+
+        :returns: ``None`` for an ack with no arguments, the value for one, a tuple for several.
+        :raises AckTimeout: if no ack came within ``timeout`` seconds.
+        :raises NotConnectedError: if the socket disconnects first.
+        """
+        waiter = _CallWaiter()
+        self._flush_held()  # the client must see CONNECT before it can answer
+        self.emit(event, *args, callback=waiter)
+        try:
+            args_back = waiter.result.get(timeout=timeout)
+        except gevent.Timeout:
+            for key, value in list(self._acks.items()):
+                if value is waiter:
+                    del self._acks[key]
+            raise AckTimeout(f"no ack for {event!r} from {self.id} within {timeout} s") from None
+        if len(args_back) == 0:
+            return None
+        if len(args_back) == 1:
+            return args_back[0]
+        return args_back
+
+    def disconnect(self, close: bool = False) -> None:
+        """Disconnect this socket from its namespace (the client gets "io server disconnect").
+
+        :param close: close the whole underlying connection (every namespace).
+        """
+        if close:
+            self.client.close("forced close")
+            return
+        if not self.connected:
+            return
+        self._send_encoded(self.server.encoder.encode(sio.Packet(sio.PacketType.DISCONNECT, self.nsp.name)))
+        self._on_close("server namespace disconnect")
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _send_encoded(self, items: list[str | bytes]) -> None:
+        if self._held is not None:
+            self._held.extend(items)
+        elif self.connected:
+            self.client.conn.send_many(items)
+
+    def _flush_held(self) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        reply = sio.Packet(sio.PacketType.CONNECT, self.nsp.name, {"sid": self.id})
+        self.client.conn.send_many(self.server.encoder.encode(reply) + held)
+
+    def _handle_event(self, data: list[Any], ack_id: int | None) -> None:
+        event, *args = data
+        for any_fn in self.nsp._any:
+            try:
+                any_fn(self, event, *args)
+            except Exception:
+                log.exception("error in on_any handler for %r", event)
+        for any_fn in self._any:
+            try:
+                any_fn(event, *args)
+            except Exception:
+                log.exception("error in on_any handler for %r", event)
+        handlers = self._handlers.get(event)
+        result: Any = NO_ACK
+        if handlers:
+            for i, fn in enumerate(list(handlers)):
+                try:
+                    value = fn(*args)
+                except Exception:
+                    log.exception("error in handler for event %r of socket %s", event, self.id)
+                    value = NO_ACK
+                if i == 0:
+                    result = value
+        else:
+            log.debug("socket %s: no handler for event %r", self.id, event)
+        if ack_id is not None and result is not NO_ACK and self.connected:
+            if result is None:
+                ack_args: list[Any] = []
+            elif isinstance(result, tuple):
+                ack_args = list(result)
+            else:
+                ack_args = [result]
+            packet = sio.Packet(sio.PacketType.ACK, self.nsp.name, ack_args, ack_id)
+            self._send_encoded(self.server.encoder.encode(packet))
+
+    def _handle_ack(self, ack_id: int, args: list[Any]) -> None:
+        callback = self._acks.pop(ack_id, None)
+        if callback is None:
+            log.debug("socket %s: ack %d for nothing (late or unknown); ignored", self.id, ack_id)
+            return
+        if isinstance(callback, _CallWaiter):
+            callback(*args)
+        else:
+            gevent.spawn(_run_callback, callback, args)
+
+    def _fire(self, event: str, *args: Any) -> None:
+        for fn in list(self._handlers.get(event, ())):
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("error in %r handler of socket %s", event, self.id)
+
+    def _on_close(self, reason: str) -> None:
+        if not self.connected:
+            return
+        log.debug("socket %s left %s: %s", self.id, self.nsp.name, reason)
+        self._fire("disconnecting", reason)
+        self.connected = False
+        self.nsp.adapter.delete_all(self.id)
+        self.nsp.sockets.pop(self.id, None)
+        self.client._remove(self)
+        for callback in self._acks.values():
+            if isinstance(callback, _CallWaiter):
+                callback.result.set_exception(NotConnectedError(f"socket {self.id} disconnected: {reason}"))
+        self._acks.clear()
+        self._fire("disconnect", reason)
+
+
+def _run_callback(callback: Callable[..., Any], args: list[Any]) -> None:
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("error in ack callback %r", callback)
+
+
+def now_strings() -> tuple[str, int]:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)"), int(now.timestamp() * 1000)

@@ -1,0 +1,601 @@
+"""The Engine.IO server shell: HTTP long-polling and WebSocket on gevent.
+
+Protocol decisions live in :mod:`socketio_sync.eio`; this module reads requests,
+waits, writes responses and runs the timers that the sans-IO session asks for.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl
+
+import gevent
+from gevent.event import Event as GEvent
+
+from .. import eio
+from ..exceptions import LocalProtocolError, RemoteProtocolError
+from ..eio import CloseReason, MessageReceived, Packet, PacketType, SessionClosed, Upgraded
+from .websocket import GeventWebSocketAdapter, MessageTooBig, WsprotoWebSocket
+
+__all__ = ["EngineServer", "EngineConnection", "HandshakeError"]
+
+log = logging.getLogger("socketio_sync.eio")
+
+StartResponse = Callable[..., Any]
+Handler = Callable[..., Any]
+
+UPGRADE_KEY = "socketio_sync.websocket_upgrade"
+
+
+class HandshakeError(Exception):
+    """A WebSocket handshake request is not valid (bad key or version)."""
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _call(fn: Handler, *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("error in handler %r", fn)
+
+
+class EngineConnection:
+    """One Engine.IO session served over gevent (Node's ``engine.Socket``).
+
+    ``conn.on("message", fn)`` receives ``str`` or ``bytes``; ``conn.on("close", fn)``
+    receives the reason; ``conn.send(data)`` queues a message.
+    """
+
+    def __init__(self, server: EngineServer, session: eio.Session, environ: dict[str, Any]) -> None:
+        self.server = server
+        self.session = session
+        self.sid = session.sid
+        self.environ = environ
+        self.remote_addr = environ.get("REMOTE_ADDR")
+        self._handlers: dict[str, list[Handler]] = {}
+        self._wake = GEvent()
+        self._get_pending = False
+        self._post_pending = False
+        self._probing = False
+        self._ws: Any = None
+        self._timer: gevent.Greenlet | None = None
+        #: For the layer above (Socket.IO keeps its Client here).
+        self.user_data: Any = None
+
+    # -- API --------------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        return self.session.transport
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    def on(self, event: str, handler: Handler) -> None:
+        if event not in ("message", "close", "upgrade"):
+            raise ValueError(f"unknown engine connection event {event!r}")
+        self._handlers.setdefault(event, []).append(handler)
+
+    def send(self, data: str | bytes) -> None:
+        """Queue one message. Silently dropped once the session is closed."""
+        if self.session.closed:
+            return
+        self.session.send_message(data)
+        self._wake.set()
+
+    def send_many(self, items: list[str | bytes]) -> None:
+        if self.session.closed:
+            return
+        for data in items:
+            self.session.send_message(data)
+        self._wake.set()
+
+    def close(self, reason: str = CloseReason.FORCED_CLOSE) -> None:
+        """Close the session (the client gets a CLOSE packet)."""
+        self._dispatch(self.session.close(reason))
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _start_timer(self) -> None:
+        self._timer = gevent.spawn(self._timer_loop)
+
+    def _timer_loop(self) -> None:
+        session = self.session
+        while True:
+            deadline = session.get_timer()
+            if deadline is None:
+                return
+            delay = deadline - _now()
+            if delay > 0:
+                gevent.sleep(delay)
+            self._dispatch(session.handle_timer(_now()))
+            if session.has_outgoing():
+                self._wake.set()
+
+    def _dispatch(self, events: list[eio.Event]) -> None:
+        for event in events:
+            if isinstance(event, MessageReceived):
+                for fn in self._handlers.get("message", ()):
+                    _call(fn, event.data)
+            elif isinstance(event, SessionClosed):
+                self._on_closed(event)
+            elif isinstance(event, Upgraded):
+                for fn in self._handlers.get("upgrade", ()):
+                    _call(fn, event.transport)
+
+    def _on_closed(self, event: SessionClosed) -> None:
+        log.debug("session %s closed: %s", self.sid, event.reason)
+        self.server._forget(self)
+        self._wake.set()
+        if self._timer is not None and self._timer is not gevent.getcurrent():
+            self._timer.kill(block=False)
+        for fn in self._handlers.get("close", ()):
+            _call(fn, event.reason)
+        self._handlers.clear()
+
+    def _receive_packets(self, packets: list[Packet]) -> None:
+        now = _now()
+        for packet in packets:
+            try:
+                events = self.session.receive(packet, now)
+            except RemoteProtocolError as exc:
+                log.info("session %s: %s; closing", self.sid, exc)
+                self._dispatch(self.session.close(CloseReason.PARSE_ERROR))
+                return
+            self._dispatch(events)
+            if self.session.closed:
+                return
+
+    def _protocol_error(self, exc: Exception) -> None:
+        log.info("session %s: protocol error: %s; closing", self.sid, exc)
+        self._dispatch(self.session.close(CloseReason.PARSE_ERROR))
+
+    # -- polling ----------------------------------------------------------------------------
+
+    def _handle_get(self) -> tuple[int, str]:
+        session = self.session
+        if self._get_pending:
+            log.info("session %s: duplicate GET poll; closing", self.sid)
+            self._dispatch(session.close(CloseReason.TRANSPORT_ERROR))
+            raise _Refuse(3)
+        if session.transport != "polling":
+            raise _Refuse(3)
+        self._get_pending = True
+        try:
+            while True:
+                if session.state is eio.SessionState.UPGRADING:
+                    return 200, eio.encode_payload([eio.Packet(PacketType.NOOP)])
+                if session.has_outgoing():
+                    return 200, eio.encode_payload(session.take_outgoing())
+                if session.closed:
+                    # Closed by the client (a CLOSE packet): release the poll with a NOOP.
+                    return 200, eio.encode_payload([eio.Packet(PacketType.NOOP)])
+                self._wake.clear()
+                self._wake.wait()
+        finally:
+            self._get_pending = False
+
+    def _handle_post(self, environ: dict[str, Any]) -> tuple[int, str]:
+        if self._post_pending:
+            log.info("session %s: concurrent POST; closing", self.sid)
+            self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR))
+            raise _Refuse(3)
+        if self.session.transport != "polling":
+            raise _Refuse(3)
+        self._post_pending = True
+        try:
+            try:
+                body = _read_body(environ, self.server.max_http_buffer_size)
+            except _TooLarge:
+                log.info("session %s: POST body over %d bytes; closing",
+                         self.sid, self.server.max_http_buffer_size)
+                self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR))
+                raise _Refuse(3, status=413) from None
+            try:
+                packets = eio.decode_payload(body.decode("utf-8"), self.server.max_payload_packets)
+            except (UnicodeDecodeError, RemoteProtocolError) as exc:
+                self._protocol_error(exc)
+                raise _Refuse(3) from None
+            self._receive_packets(packets)
+            if self.session.closed and self.session.close_reason == CloseReason.PARSE_ERROR:
+                raise _Refuse(3)
+            return 200, "ok"
+        finally:
+            self._post_pending = False
+
+    # -- websocket --------------------------------------------------------------------------
+
+    def _run_websocket(self, ws: Any) -> None:
+        """Serve the session over ``ws`` (a fresh WebSocket session) until it ends."""
+        self._ws = ws
+        writer = gevent.spawn(self._ws_writer, ws)
+        try:
+            self._ws_reader(ws)
+        finally:
+            if not self.session.closed:
+                self._dispatch(self.session.close(CloseReason.TRANSPORT_CLOSE, by_peer=True))
+            self._wake.set()
+            writer.join(timeout=5)
+            ws.close()
+
+    def _ws_reader(self, ws: Any) -> None:
+        session = self.session
+        while not session.closed:
+            try:
+                msg = ws.receive()
+            except MessageTooBig as exc:
+                log.info("session %s: %s; closing", self.sid, exc)
+                self._dispatch(session.close(CloseReason.TRANSPORT_ERROR))
+                return
+            if msg is None:
+                if not session.closed:
+                    self._dispatch(session.close(CloseReason.TRANSPORT_CLOSE, by_peer=True))
+                return
+            try:
+                packet = eio.decode_packet(msg)
+            except RemoteProtocolError as exc:
+                self._protocol_error(exc)
+                return
+            self._receive_packets([packet])
+
+    def _ws_writer(self, ws: Any) -> None:
+        session = self.session
+        try:
+            while True:
+                if session.has_outgoing():
+                    ws.send_many([eio.encode_packet(p) for p in session.take_outgoing()])
+                    continue
+                if session.closed:
+                    break
+                self._wake.clear()
+                self._wake.wait()
+        except (ConnectionError, OSError) as exc:
+            log.debug("session %s: write failed: %s", self.sid, exc)
+            if not session.closed:
+                self._dispatch(session.close(CloseReason.TRANSPORT_ERROR))
+        finally:
+            ws.close()
+
+    def _run_upgrade(self, ws: Any) -> None:
+        """Probe and upgrade a polling session to ``ws``."""
+        session = self.session
+        self._probing = True
+        upgraded = False
+        try:
+            with gevent.Timeout(self.server.upgrade_timeout, False):
+                while not session.closed:
+                    try:
+                        msg = ws.receive()
+                    except MessageTooBig:
+                        return
+                    if msg is None:
+                        return
+                    try:
+                        packet = eio.decode_packet(msg)
+                        if session.state is eio.SessionState.OPEN:
+                            reply = session.receive_probe(packet)
+                            ws.send_many([eio.encode_packet(p) for p in reply])
+                            self._wake.set()  # releases a pending GET with a NOOP
+                        else:
+                            events = session.receive_upgrade(packet)
+                            if events:
+                                upgraded = True
+                                self._dispatch(events)
+                                break
+                    except (RemoteProtocolError, ConnectionError, OSError) as exc:
+                        log.info("session %s: upgrade failed: %s", self.sid, exc)
+                        return
+            if not upgraded:
+                return
+        finally:
+            self._probing = False
+            if not upgraded:
+                session.abort_upgrade()
+                self._wake.set()
+        self._run_websocket(ws)
+
+
+class _Refuse(Exception):
+    def __init__(self, code: int, status: int | None = None) -> None:
+        self.code = code
+        self.status = status
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes:
+    stream = environ["wsgi.input"]
+    length_s = environ.get("CONTENT_LENGTH") or ""
+    if length_s:
+        try:
+            length = int(length_s)
+        except ValueError:
+            raise _Refuse(3) from None
+        if length > limit:
+            raise _TooLarge()
+        return stream.read(length) if length else b""
+    # No Content-Length (chunked): read with a cap, never more than limit + 1 bytes.
+    chunks = []
+    total = 0
+    while True:
+        chunk = stream.read(min(65536, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise _TooLarge()
+    return b"".join(chunks)
+
+
+class EngineServer:
+    """A raw Engine.IO v4 server. Use it alone (``WSGIApp(engine, path="engine.io")``)
+    or through :class:`socketio_sync.Server`, which owns one.
+
+    :param ping_interval: seconds between server pings.
+    :param ping_timeout: seconds the client has to answer a ping.
+    :param max_http_buffer_size: the largest polling body or WebSocket message, in bytes
+        (announced as ``maxPayload``).
+    :param cors_allowed_origins: ``None`` (same origin only), ``"*"`` (any origin), a list
+        of origins, or a callable ``origin -> bool``.
+    :param cors_credentials: send ``Access-Control-Allow-Credentials: true``.
+    :param transports: the transports clients may use.
+    :param allow_upgrades: offer the polling -> WebSocket upgrade.
+    :param upgrade_timeout: seconds a probing WebSocket has to finish the upgrade.
+    :param max_payload_packets: packets allowed in one polling body.
+    """
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        max_http_buffer_size: int = 1_000_000,
+        cors_allowed_origins: None | str | list[str] | tuple[str, ...] | Callable[[str], bool] = None,
+        cors_credentials: bool = False,
+        transports: Iterable[str] = ("polling", "websocket"),
+        allow_upgrades: bool = True,
+        upgrade_timeout: float = 10.0,
+        max_payload_packets: int = 1000,
+    ) -> None:
+        if ping_interval <= 0 or ping_timeout <= 0:
+            raise ValueError("ping_interval and ping_timeout must be positive (seconds)")
+        if max_http_buffer_size < 1:
+            raise ValueError("max_http_buffer_size must be positive")
+        transports = tuple(transports)
+        unknown = set(transports) - {"polling", "websocket"}
+        if unknown or not transports:
+            raise ValueError(f"transports must be a non-empty subset of ('polling', 'websocket'), got {transports!r}")
+        if not (cors_allowed_origins is None or cors_allowed_origins == "*" or callable(cors_allowed_origins)
+                or isinstance(cors_allowed_origins, (list, tuple, set, frozenset))):
+            raise TypeError("cors_allowed_origins must be None, '*', a list of origins or a callable")
+        self.ping_interval = float(ping_interval)
+        self.ping_timeout = float(ping_timeout)
+        self.max_http_buffer_size = int(max_http_buffer_size)
+        self.cors_allowed_origins = cors_allowed_origins
+        self.cors_credentials = cors_credentials
+        self.transports = transports
+        self.allow_upgrades = allow_upgrades
+        self.upgrade_timeout = upgrade_timeout
+        self.max_payload_packets = max_payload_packets
+        self.sessions: dict[str, EngineConnection] = {}
+        self._handlers: dict[str, list[Handler]] = {}
+
+    # -- API --------------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Register a handler: ``"connection"`` gets an :class:`EngineConnection`."""
+        if event != "connection":
+            raise ValueError(f"unknown engine event {event!r}; use 'connection'")
+
+        def register(fn: Handler) -> Handler:
+            self._handlers.setdefault(event, []).append(fn)
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    @property
+    def clients_count(self) -> int:
+        return len(self.sessions)
+
+    def close_all(self, reason: str = CloseReason.SERVER_SHUTTING_DOWN) -> None:
+        for conn in list(self.sessions.values()):
+            conn.close(reason)
+
+    def _forget(self, conn: EngineConnection) -> None:
+        if self.sessions.get(conn.sid) is conn:
+            del self.sessions[conn.sid]
+
+    # -- WSGI -------------------------------------------------------------------------------
+
+    def handle_request(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        origin = environ.get("HTTP_ORIGIN")
+        cors = self._cors_headers(environ, origin)
+        if cors is None:
+            log.info("refused origin %r", origin)
+            return self._error(environ, start_response, 4, [], status=403)
+        if method == "OPTIONS":
+            headers = cors + [
+                ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+                ("Access-Control-Allow-Headers",
+                 environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "content-type")),
+                ("Content-Length", "0"),
+            ]
+            start_response("204 No Content", headers)
+            return []
+        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        if query.get("EIO") != "4":
+            return self._error(environ, start_response, 5, cors)
+        transport = query.get("transport")
+        if transport not in self.transports:
+            return self._error(environ, start_response, 0, cors)
+        sid = query.get("sid")
+        try:
+            if sid is None:
+                if transport == "websocket":
+                    return self._websocket_handshake(environ, start_response, cors)
+                if method != "GET":
+                    raise _Refuse(2)
+                return self._polling_handshake(environ, start_response, cors)
+            conn = self.sessions.get(sid)
+            if conn is None:
+                raise _Refuse(1)
+            if transport == "websocket":
+                return self._websocket_upgrade(conn, environ, start_response, cors)
+            if method == "GET":
+                status, body = conn._handle_get()
+            elif method == "POST":
+                status, body = conn._handle_post(environ)
+            else:
+                raise _Refuse(2)
+            return self._respond(start_response, environ, status, body, cors)
+        except _Refuse as refuse:
+            return self._error(environ, start_response, refuse.code, cors, status=refuse.status or 400)
+
+    def _respond(self, start_response: StartResponse, environ: dict[str, Any], status: int, body: str,
+                 cors: list[tuple[str, str]]) -> list[bytes]:
+        data = body.encode("utf-8")
+        headers = [("Content-Type", "text/plain; charset=UTF-8"), ("Content-Length", str(len(data)))]
+        if environ.get("HTTP_CONNECTION", "").lower() == "close":
+            headers.append(("Connection", "close"))
+        start_response(f"{status} OK", headers + cors)
+        return [data]
+
+    def _error(self, environ: dict[str, Any], start_response: StartResponse, code: int,
+               cors: list[tuple[str, str]], status: int = 400) -> list[bytes]:
+        stock_ws = environ.get("wsgi.websocket")
+        if stock_ws is not None:
+            # gevent-websocket's stock handler already answered 101: all we can do is close.
+            try:
+                stock_ws.close(1008, eio.ERRORS[code].encode())
+            except Exception:
+                pass
+            return []
+        body = json.dumps({"code": code, "message": eio.ERRORS[code]}).encode()
+        reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large"}.get(status, "Error")
+        start_response(f"{status} {reason}", [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+        ] + cors)
+        return [body]
+
+    def _cors_headers(self, environ: dict[str, Any], origin: str | None) -> list[tuple[str, str]] | None:
+        """CORS response headers, or ``None`` when the origin is refused."""
+        if not origin:
+            return []
+        allowed = self.cors_allowed_origins
+        if allowed == "*":
+            ok = True
+        elif allowed is None:
+            ok = _same_origin(environ, origin)
+        elif callable(allowed):
+            ok = bool(allowed(origin))
+        else:
+            ok = origin in allowed or _same_origin(environ, origin)
+        if not ok:
+            return None
+        headers = [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+        if self.cors_credentials:
+            headers.append(("Access-Control-Allow-Credentials", "true"))
+        return headers
+
+    def _new_session(self, transport: str, environ: dict[str, Any]) -> EngineConnection:
+        sid = secrets.token_urlsafe(16)
+        upgrades = ["websocket"] if (transport == "polling" and self.allow_upgrades
+                                     and "websocket" in self.transports) else []
+        session = eio.Session(
+            sid, transport=transport, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+            max_payload=self.max_http_buffer_size, upgrades=upgrades, now=_now(),
+        )
+        conn = EngineConnection(self, session, environ)
+        self.sessions[sid] = conn
+        log.debug("session %s opened over %s from %s", sid, transport, conn.remote_addr)
+        return conn
+
+    def _fire_connection(self, conn: EngineConnection) -> None:
+        for fn in self._handlers.get("connection", ()):
+            _call(fn, conn)
+
+    def _polling_handshake(self, environ: dict[str, Any], start_response: StartResponse,
+                           cors: list[tuple[str, str]]) -> list[bytes]:
+        conn = self._new_session("polling", environ)
+        open_packet = conn.session.take_outgoing()
+        conn._start_timer()
+        self._fire_connection(conn)
+        return self._respond(start_response, environ, 200, eio.encode_payload(open_packet), cors)
+
+    def _accept_websocket(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
+        """Send 101 (through our handler) or take gevent-websocket's socket."""
+        upgrade = environ.get(UPGRADE_KEY)
+        if upgrade is not None:
+            return upgrade(max_message_size=self.max_http_buffer_size)
+        ws = environ.get("wsgi.websocket")
+        if ws is not None:
+            return GeventWebSocketAdapter(ws, max_message_size=self.max_http_buffer_size)
+        return None
+
+    def _websocket_handshake(self, environ: dict[str, Any], start_response: StartResponse,
+                             cors: list[tuple[str, str]]) -> list[bytes]:
+        try:
+            ws = self._accept_websocket(environ, start_response)
+        except HandshakeError as exc:
+            log.info("bad WebSocket handshake: %s", exc)
+            return self._error(environ, start_response, 3, cors)
+        if ws is None:
+            return self._no_websocket(environ, start_response, cors)
+        conn = self._new_session("websocket", environ)
+        conn._start_timer()
+        self._fire_connection(conn)
+        conn._run_websocket(ws)
+        return []
+
+    def _websocket_upgrade(self, conn: EngineConnection, environ: dict[str, Any],
+                           start_response: StartResponse, cors: list[tuple[str, str]]) -> list[bytes]:
+        if conn.transport != "polling" or conn._probing or not self.allow_upgrades:
+            # Already upgraded, or already probing: the spec says close this WebSocket.
+            log.info("session %s: refused a second WebSocket", conn.sid)
+            try:
+                ws = self._accept_websocket(environ, start_response)
+            except HandshakeError:
+                return self._error(environ, start_response, 3, cors)
+            if ws is None:
+                return self._error(environ, start_response, 3, cors)
+            ws.close(1008, "session already has a WebSocket")
+            return []
+        try:
+            ws = self._accept_websocket(environ, start_response)
+        except HandshakeError as exc:
+            log.info("bad WebSocket handshake: %s", exc)
+            return self._error(environ, start_response, 3, cors)
+        if ws is None:
+            return self._no_websocket(environ, start_response, cors)
+        conn._run_upgrade(ws)
+        return []
+
+    def _no_websocket(self, environ: dict[str, Any], start_response: StartResponse,
+                      cors: list[tuple[str, str]]) -> list[bytes]:
+        log.warning(
+            "a WebSocket request reached socketio_sync through a server without WebSocket support; "
+            "serve with socketio_sync.serve()/io.listen(), or under gunicorn with the worker "
+            "socketio_sync.gunicorn.GeventWebSocketWorker")
+        return self._error(environ, start_response, 3, cors)
+
+
+def _same_origin(environ: dict[str, Any], origin: str) -> bool:
+    host = environ.get("HTTP_HOST")
+    if not host:
+        return False
+    scheme = environ.get("wsgi.url_scheme", "http")
+    if origin == f"{scheme}://{host}":
+        return True
+    # Behind a TLS-terminating proxy the scheme may differ; compare host[:port] only.
+    return origin.split("://", 1)[-1] == host

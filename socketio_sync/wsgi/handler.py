@@ -1,0 +1,93 @@
+"""A gevent ``pywsgi`` handler that lets the application validate a WebSocket request
+*before* ``101 Switching Protocols`` goes out.
+
+gevent-websocket's handler answers 101 before the WSGI app runs, so a bad Engine.IO
+``sid``, transport or origin cannot be refused over HTTP, and a malformed
+``Sec-WebSocket-Key`` becomes a 500. This handler only announces the possibility:
+it puts a callable under ``environ["socketio_sync.websocket_upgrade"]``; the
+application checks the request, then calls it to validate the key, send 101 and get a
+WebSocket; or answers with an ordinary HTTP error.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import socket as _socket
+from typing import Any
+
+from gevent import pywsgi
+
+from .engine import UPGRADE_KEY, HandshakeError
+from .websocket import WsprotoWebSocket
+
+__all__ = ["WebSocketHandler", "set_nodelay"]
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def set_nodelay(sock: Any) -> None:
+    """Turn off Nagle's algorithm so small packets (acks, pings) leave at once."""
+    try:
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not TCP (a Unix socket)
+
+
+def is_websocket_request(environ: dict[str, Any]) -> bool:
+    return (
+        environ.get("REQUEST_METHOD") == "GET"
+        and "websocket" in environ.get("HTTP_UPGRADE", "").lower()
+        and "upgrade" in environ.get("HTTP_CONNECTION", "").lower()
+    )
+
+
+def websocket_accept(environ: dict[str, Any]) -> str:
+    """Validate the handshake headers and return ``Sec-WebSocket-Accept``.
+
+    :raises HandshakeError: on a missing/invalid key or an unsupported version.
+    """
+    if environ.get("HTTP_SEC_WEBSOCKET_VERSION", "").strip() != "13":
+        raise HandshakeError("unsupported Sec-WebSocket-Version (13 is required)")
+    key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip()
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raise HandshakeError("Sec-WebSocket-Key is not base64") from None
+    if len(raw) != 16:
+        raise HandshakeError("Sec-WebSocket-Key must encode 16 bytes")
+    return base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest()).decode("ascii")
+
+
+class WebSocketHandlerMixin:
+    """The WebSocket part, to combine with any ``pywsgi.WSGIHandler`` subclass
+    (gunicorn's ``PyWSGIHandler`` for instance)."""
+
+    environ: dict[str, Any]
+    socket: Any
+    rfile: Any
+    close_connection: bool
+
+    def handle(self) -> None:
+        set_nodelay(self.socket)
+        super().handle()  # type: ignore[misc]
+
+    def get_environ(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environ()  # type: ignore[misc]
+        if is_websocket_request(environ):
+            environ[UPGRADE_KEY] = self._upgrade_websocket
+        return environ
+
+    def _upgrade_websocket(self, *, max_message_size: int) -> WsprotoWebSocket:
+        accept = websocket_accept(self.environ)
+        self.start_response(  # type: ignore[attr-defined]
+            "101 Switching Protocols",
+            [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)],
+        )
+        self.write(b"")  # type: ignore[attr-defined]  # sends the 101 now
+        self.close_connection = True
+        return WsprotoWebSocket(self.socket, self.rfile, max_message_size=max_message_size)
+
+
+class WebSocketHandler(WebSocketHandlerMixin, pywsgi.WSGIHandler):
+    """``pywsgi.WSGIHandler`` with WebSocket upgrades decided by the application."""

@@ -1,0 +1,46 @@
+"""The WSGI middleware: Socket.IO (or raw Engine.IO) at ``/<path>/``, the rest to the app."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from .engine import EngineServer
+
+__all__ = ["WSGIApp"]
+
+
+def _not_found(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    body = b"Not Found"
+    start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class WSGIApp:
+    """Serve ``target`` (a :class:`socketio_sync.Server` or an :class:`EngineServer`) at
+    ``/<path>/`` and pass every other request to ``wsgi_app``.
+
+    Example::
+
+        io = socketio_sync.Server()
+        app = socketio_sync.WSGIApp(io, flask_app.wsgi_app)
+
+    :param target: the Socket.IO server or a raw Engine.IO server.
+    :param wsgi_app: the application for every other path (404 when ``None``).
+    :param path: the mount path, ``"socket.io"`` by default.
+    """
+
+    def __init__(self, target: Any, wsgi_app: Callable[..., Any] | None = None, path: str = "socket.io") -> None:
+        engine = getattr(target, "engine", target)
+        if not isinstance(engine, EngineServer):
+            raise TypeError("WSGIApp needs a socketio_sync.Server or a socketio_sync.EngineServer")
+        self.target = target
+        self.engine = engine
+        self.wsgi_app = wsgi_app or _not_found
+        self.path = "/" + path.strip("/")
+        self._prefix = self.path + "/"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == self.path or path.startswith(self._prefix):
+            environ["socketio_sync.server"] = self.target
+            return self.engine.handle_request(environ, start_response)
+        return self.wsgi_app(environ, start_response)

@@ -1,0 +1,108 @@
+"""Shared fixtures: live servers in subprocesses, and the tool checks CI depends on."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str, *candidates: str) -> str:
+    """Return the path of an external tool; skip locally, fail under CI=true."""
+    for cand in (name, *candidates):
+        path = shutil.which(cand)
+        if path:
+            return path
+    msg = f"{name} is not installed"
+    if IN_CI:
+        pytest.fail(f"{msg} (CI=true: a missing tool is a failure, not a skip)")
+    pytest.skip(msg)
+    raise AssertionError("unreachable")
+
+
+class LiveServer:
+    """A test app served by ``tests/apps/serve.py`` in its own process."""
+
+    def __init__(self, factory: str, port: int = 0, **opts: Any) -> None:
+        self.factory = factory
+        self.opts = opts
+        self.port = port
+        self.proc: subprocess.Popen[str] | None = None
+        self.expected_down = False
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.expected_down = False
+        cmd = [sys.executable, "-m", "tests.apps.serve", self.factory, "--port", str(self.port)]
+        for key, value in self.opts.items():
+            cmd += ["--opt", f"{key}={json.dumps(value)}"]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"test server {self.factory} exited with {self.proc.wait()}")
+            if line.startswith("LISTENING "):
+                self.port = int(line.split()[1])
+                return
+        raise RuntimeError("test server did not start in 20 s")
+
+    def stop(self) -> None:
+        self.expected_down = True
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        self.expected_down = True
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, delay: float = 0.0) -> None:
+        """Stop, wait ``delay`` seconds, and start again on the same port."""
+        self.stop()
+        time.sleep(delay)
+        self.start()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@pytest.fixture
+def live_server() -> Iterator[Any]:
+    """Factory fixture: ``srv = live_server("tests.apps.chat:build", ping_interval=0.3)``."""
+    servers: list[LiveServer] = []
+
+    def start(factory: str, **opts: Any) -> LiveServer:
+        srv = LiveServer(factory, **opts)
+        servers.append(srv)
+        return srv
+
+    yield start
+    crashed = [s.factory for s in servers if not s.expected_down and not s.alive()]
+    for srv in servers:
+        srv.stop()
+    assert not crashed, f"test server(s) died during the test: {crashed}"
