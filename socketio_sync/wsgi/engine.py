@@ -481,7 +481,7 @@ class EngineServer:
             except Exception:
                 pass
             return []
-        body = json.dumps({"code": code, "message": eio.ERRORS[code]}).encode()
+        body = json.dumps({"code": code, "message": eio.ERRORS[code]}, separators=(",", ":")).encode()
         reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large"}.get(status, "Error")
         start_response(f"{status} {reason}", [
             ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
