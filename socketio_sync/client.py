@@ -202,6 +202,13 @@ class Client:
         if self.sockets.get(socket.nsp.name) is socket:
             del self.sockets[socket.nsp.name]
 
+    def disconnect(self) -> None:
+        """Disconnect every namespace (each client socket gets DISCONNECT), then close the
+        connection: what ``socket.disconnect(close=True)`` does."""
+        for socket in list(self.sockets.values()):
+            socket.disconnect()
+        self.close("forced server close")
+
     def close(self, reason: str = "forced close") -> None:
         """Close the engine connection; every socket gets ``reason``."""
         self.conn.close(reason)

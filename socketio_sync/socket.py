@@ -203,7 +203,7 @@ class Socket:
         :param close: close the whole underlying connection (every namespace).
         """
         if close:
-            self.client.close("forced close")
+            self.client.disconnect()
             return
         if not self.connected:
             return

@@ -135,9 +135,12 @@ class Session:
     def has_outgoing(self) -> bool:
         return bool(self._outgoing)
 
-    def take_outgoing(self) -> list[Packet]:
-        """Everything queued since the last call, in order."""
+    def take_outgoing(self, limit: int | None = None) -> list[Packet]:
+        """What was queued since the last call, in order; at most ``limit`` packets."""
         out = self._outgoing
+        if limit is not None and len(out) > limit:
+            self._outgoing = out[limit:]
+            return out[:limit]
         self._outgoing = []
         return out
 

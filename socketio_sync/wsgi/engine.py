@@ -132,7 +132,13 @@ class EngineConnection:
 
     def _on_closed(self, event: SessionClosed) -> None:
         log.debug("session %s closed: %s", self.sid, event.reason)
-        self.server._forget(self)
+        if (event.reason not in _ABRUPT_REASONS and self.session.transport == "polling"
+                and self.session.has_outgoing() and not self._get_pending):
+            # Keep the session reachable so the client's next GET gets what was queued,
+            # then the CLOSE packet; forget it after that GET or after a grace period.
+            gevent.spawn_later(self.server.ping_timeout, self.server._forget, self)
+        else:
+            self.server._forget(self)
         self._wake.set()
         if self._timer is not None and self._timer is not gevent.getcurrent():
             self._timer.kill(block=False)
@@ -173,7 +179,10 @@ class EngineConnection:
                 if session.state is eio.SessionState.UPGRADING:
                     return 200, eio.encode_payload([eio.Packet(PacketType.NOOP)])
                 if session.has_outgoing():
-                    return 200, eio.encode_payload(session.take_outgoing())
+                    packets = session.take_outgoing(self.server.max_poll_packets)
+                    if session.closed and not session.has_outgoing():
+                        self.server._forget(self)
+                    return 200, eio.encode_payload(packets)
                 if session.closed:
                     # Closed by the client (a CLOSE packet): release the poll with a NOOP.
                     return 200, eio.encode_payload([eio.Packet(PacketType.NOOP)])
@@ -302,6 +311,11 @@ class EngineConnection:
         self._run_websocket(ws)
 
 
+#: Closes after which the session is dropped at once (the client has broken the protocol
+#: or is gone); after any other close a polling client's next GET still gets the CLOSE packet.
+_ABRUPT_REASONS = frozenset({CloseReason.PARSE_ERROR, CloseReason.TRANSPORT_ERROR, CloseReason.PING_TIMEOUT})
+
+
 class _Refuse(Exception):
     def __init__(self, code: int, status: int | None = None) -> None:
         self.code = code
@@ -353,6 +367,10 @@ class EngineServer:
     :param upgrade_timeout: seconds a probing WebSocket has to finish the upgrade.
     :param max_payload_packets: packets allowed in one polling body.
     """
+
+    #: Packets sent in one polling response at most; the rest wait for the next GET.
+    #: python-engineio's client refuses payloads of more than 16 packets.
+    max_poll_packets = 16
 
     def __init__(
         self,
@@ -448,7 +466,7 @@ class EngineServer:
                     raise _Refuse(2)
                 return self._polling_handshake(environ, start_response, cors)
             conn = self.sessions.get(sid)
-            if conn is None:
+            if conn is None or (conn.closed and method != "GET"):
                 raise _Refuse(1)
             if transport == "websocket":
                 return self._websocket_upgrade(conn, environ, start_response, cors)
@@ -483,9 +501,10 @@ class EngineServer:
             return []
         body = json.dumps({"code": code, "message": eio.ERRORS[code]}, separators=(",", ":")).encode()
         reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large"}.get(status, "Error")
-        start_response(f"{status} {reason}", [
-            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-        ] + cors)
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        if environ.get("HTTP_CONNECTION", "").lower() == "close":
+            headers.append(("Connection", "close"))
+        start_response(f"{status} {reason}", headers + cors)
         return [body]
 
     def _cors_headers(self, environ: dict[str, Any], origin: str | None) -> list[tuple[str, str]] | None:

@@ -107,6 +107,7 @@ def test_invalid_socketio_packet_over_polling_closes_the_session() -> None:
     resp = client.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}", data="4hello")
     assert resp.status_code == 400
     assert sid not in io.engine.sessions
+    assert client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").status_code == 400
 
 
 def test_oversized_post_with_content_length_is_413_and_closes_session() -> None:
@@ -124,8 +125,32 @@ def test_invalid_post_body_closes_session() -> None:
     sid = value["sid"]
     resp = client.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}", data="abc")
     assert resp.status_code == 400
-    assert sid not in io.engine.sessions
     assert client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").status_code == 400
+
+
+def test_server_close_reaches_a_polling_client_on_its_next_get() -> None:
+    io, client = make()
+    _, value = handshake(client)
+    sid = value["sid"]
+    conn = io.engine.sessions[sid]
+    conn.send("bye")
+    conn.close()
+    assert client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").get_data() == b"4bye\x1e1"
+    assert client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").status_code == 400
+
+
+def test_polling_response_carries_at_most_16_packets() -> None:
+    engine = socketio_sync.EngineServer()
+    client = Client(socketio_sync.WSGIApp(engine))
+    _, value = handshake(client)
+    sid = value["sid"]
+    for i in range(20):
+        engine.sessions[sid].send(str(i))
+    first = client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").get_data(as_text=True).split("\x1e")
+    second = client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").get_data(as_text=True).split("\x1e")
+    assert first == [f"4{i}" for i in range(16)]
+    assert second == [f"4{i}" for i in range(16, 20)]
+    engine.close_all()
 
 
 def test_cors_same_origin_by_default() -> None:
