@@ -30,6 +30,8 @@ class Namespace:
         self._connection_handlers: list[Callable[[Socket], Any]] = []
         self._middlewares: list[Callable[..., Any]] = []
         self._any: list[Callable[..., Any]] = []
+        self._server_side_handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._ids = 0
         self.adapter = server._make_adapter(self)
 
     def __repr__(self) -> str:
@@ -38,15 +40,18 @@ class Namespace:
     # -- registration -----------------------------------------------------------------------
 
     def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        """Register a ``"connection"`` handler (``"connect"`` is an alias), which gets the
-        :class:`Socket`. Usable as a decorator."""
-        if event not in _CONNECTION_EVENTS:
-            raise ValueError(
-                f"a namespace has only the 'connection' event; register {event!r} on the socket "
-                "inside the connection handler")
+        """Register a handler; usable as a decorator.
 
+        ``"connection"`` (alias ``"connect"``) handlers get each new :class:`Socket`.
+        Any other name, as on the Node server, handles :meth:`server_side_emit` messages
+        from the *other servers* of a cluster, not client events: those are registered
+        with ``socket.on()`` inside the connection handler.
+        """
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self._connection_handlers.append(fn)
+            if event in _CONNECTION_EVENTS:
+                self._connection_handlers.append(fn)
+            else:
+                self._server_side_handlers.setdefault(event, []).append(fn)
             return fn
 
         return register(handler) if handler is not None else register
@@ -83,7 +88,61 @@ class Namespace:
     def send(self, *args: Any) -> None:
         self.emit("message", *args)
 
-    def fetch_sockets(self) -> list[Socket]:
+    @property
+    def local(self) -> BroadcastOperator:
+        """Only the sockets of this process (with a cluster adapter)."""
+        return BroadcastOperator(self).local
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """``io.timeout(5).emit("q", callback=fn)``: a broadcast that collects acks."""
+        return BroadcastOperator(self).timeout(seconds)
+
+    def server_side_emit(self, event: str, *args: Any,
+                         callback: Callable[[Exception | None, list[Any]], Any] | None = None,
+                         timeout: float | None = None) -> None:
+        """Send an event to this namespace on every *other* server of the cluster, where
+        ``io.on(event)`` handlers get it.
+
+        With ``callback``, each server's handler return value is collected and
+        ``callback(err, responses)`` runs once all answered or after ``timeout`` seconds.
+        """
+        if event in _CONNECTION_EVENTS or event in ("disconnect", "disconnecting", "new_namespace"):
+            raise ValueError(f"{event!r} is a reserved event name")
+        self.adapter.server_side_emit([event, *args], callback, timeout)
+
+    def server_side_call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
+        """Blocking :meth:`server_side_emit` with acks: the other servers' answers.
+
+        :raises AckTimeout: if some server did not answer within ``timeout``.
+        """
+        result: AsyncResult = AsyncResult()
+        self.server_side_emit(event, *args, callback=lambda err, res: result.set((err, res)), timeout=timeout)
+        err, responses = result.get()
+        if err is not None:
+            raise err
+        return responses
+
+    def _on_server_side_emit(self, args: list[Any], ack: Callable[[Any], None] | None = None) -> None:
+        """Run ``io.on(event)`` handlers for a message from another server."""
+        if not args or not isinstance(args[0], str):
+            log.info("ignored a server-side emit without an event name")
+            return
+        event, *params = args
+        handlers = self._server_side_handlers.get(event, [])
+        for i, fn in enumerate(list(handlers)):
+            try:
+                value = fn(*params)
+            except Exception:
+                log.exception("error in server-side handler for %r", event)
+                value = None
+            if i == 0 and ack is not None:
+                ack(value)
+
+    def _new_ack_id(self) -> int:
+        self._ids += 1
+        return self._ids - 1
+
+    def fetch_sockets(self) -> list[Any]:
         return BroadcastOperator(self).fetch_sockets()
 
     def sockets_join(self, room: RoomArg) -> None:

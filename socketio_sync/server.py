@@ -139,7 +139,25 @@ class Server:
     def except_(self, room: RoomArg) -> BroadcastOperator:
         return self.sockets.except_(room)
 
-    def fetch_sockets(self) -> list[Socket]:
+    @property
+    def local(self) -> BroadcastOperator:
+        """Only the sockets of this process: ``io.local.emit(...)``."""
+        return self.sockets.local
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """``io.timeout(5).emit("q", callback=fn)`` / ``io.timeout(5).call("q")``."""
+        return self.sockets.timeout(seconds)
+
+    def server_side_emit(self, event: str, *args: Any,
+                         callback: Callable[[Exception | None, list[Any]], Any] | None = None,
+                         timeout: float | None = None) -> None:
+        """Send an event to the other servers of the cluster (see :meth:`Namespace.server_side_emit`)."""
+        self.sockets.server_side_emit(event, *args, callback=callback, timeout=timeout)
+
+    def server_side_call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
+        return self.sockets.server_side_call(event, *args, timeout=timeout)
+
+    def fetch_sockets(self) -> list[Any]:
         return self.sockets.fetch_sockets()
 
     def sockets_join(self, room: RoomArg) -> None:

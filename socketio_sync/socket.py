@@ -80,7 +80,6 @@ class Socket:
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._any: list[Callable[..., Any]] = []
         self._acks: dict[int, Callable[..., Any]] = {}
-        self._next_ack = 0
         #: Outgoing items held back until the CONNECT reply is sent.
         self._held: list[str | bytes] | None = []
 
@@ -164,8 +163,7 @@ class Socket:
             raise NotConnectedError(f"socket {self.id} is disconnected")
         ack_id = None
         if callback is not None:
-            ack_id = self._next_ack
-            self._next_ack += 1
+            ack_id = self.nsp._new_ack_id()
             self._acks[ack_id] = callback
         packet = sio.Packet(sio.PacketType.EVENT, self.nsp.name, [event, *args], ack_id)
         self._send_encoded(self.server.encoder.encode(packet))
@@ -249,7 +247,14 @@ class Socket:
                 if i == 0:
                     result = value
         else:
-            log.debug("socket %s: no handler for event %r", self.id, event)
+            if event in self.nsp._server_side_handlers:
+                log.warning(
+                    "event %r from client %s has no handler on the socket; %s.on(%r) handles "
+                    "server_side_emit from other servers, not client events: register client "
+                    "events with socket.on() in the connection handler", event, self.id,
+                    "io" if self.nsp.name == "/" else f"io.of({self.nsp.name!r})", event)
+            else:
+                log.debug("socket %s: no handler for event %r", self.id, event)
         if ack_id is not None and result is not NO_ACK and self.connected:
             if result is None:
                 ack_args: list[Any] = []
@@ -286,7 +291,7 @@ class Socket:
         self.nsp.adapter.delete_all(self.id)
         self.nsp.sockets.pop(self.id, None)
         self.client._remove(self)
-        for callback in self._acks.values():
+        for callback in list(self._acks.values()):
             if isinstance(callback, _CallWaiter):
                 callback.result.set_exception(NotConnectedError(f"socket {self.id} disconnected: {reason}"))
         self._acks.clear()
