@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from . import _debug
-from .adapters import Adapter, InMemoryAdapter
-from .broadcast import BroadcastOperator
+from .adapters import Adapter, BroadcastOptions, InMemoryAdapter
+from .adapters.redis import Emitter, RedisAdapter
+from .broadcast import BroadcastOperator, RemoteSocket
 from .exceptions import (
-    AckTimeout, ConnectionRefused, LocalProtocolError, NotConnectedError, PayloadTooLargeError,
-    ProtocolError, RemoteProtocolError, SocketIOSyncError,
+    AckTimeout, ClusterError, ConnectionRefused, LocalProtocolError, NotConnectedError,
+    PayloadTooLargeError, ProtocolError, PublishError, RemoteProtocolError, RequestTimeout,
+    SocketIOSyncError,
 )
 from .namespace import Namespace
 from .server import Server
@@ -18,7 +20,8 @@ from .wsgi.serving import make_server, run
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adapter", "InMemoryAdapter", "BroadcastOperator", "AckTimeout", "ConnectionRefused",
+    "Adapter", "BroadcastOptions", "InMemoryAdapter", "Emitter", "RedisAdapter", "RemoteSocket",
+    "ClusterError", "PublishError", "RequestTimeout", "BroadcastOperator", "AckTimeout", "ConnectionRefused",
     "LocalProtocolError", "NotConnectedError", "PayloadTooLargeError", "ProtocolError",
     "RemoteProtocolError", "SocketIOSyncError", "Namespace", "Server", "NO_ACK", "Handshake",
     "Socket", "EngineConnection", "EngineServer", "WSGIApp", "make_server", "run", "__version__",

@@ -17,6 +17,9 @@ __all__ = [
     "ConnectionRefused",
     "AckTimeout",
     "NotConnectedError",
+    "ClusterError",
+    "RequestTimeout",
+    "PublishError",
 ]
 
 
@@ -69,3 +72,20 @@ class AckTimeout(SocketIOSyncError):
 
 class NotConnectedError(SocketIOSyncError):
     """The socket is disconnected; nothing can be sent to it."""
+
+
+class ClusterError(SocketIOSyncError):
+    """An operation that needs the other servers of a cluster failed."""
+
+
+class RequestTimeout(ClusterError):
+    """Some servers of the cluster did not answer a request (``fetch_sockets``,
+    ``server_side_emit`` with acks) in time. ``responses`` holds what did arrive."""
+
+    def __init__(self, message: str, responses: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.responses = responses or []
+
+
+class PublishError(ClusterError):
+    """A message could not be published to the cluster's bus (Redis is unreachable)."""

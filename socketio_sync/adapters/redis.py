@@ -1,0 +1,718 @@
+"""The Redis adapter: many server processes (and machines) act as one server.
+
+Wire format: the one of the Node server's ``@socket.io/redis-adapter`` 8.x (classic
+pub/sub) and ``@socket.io/redis-emitter``, so Python and Node servers can share a cluster:
+
+* broadcasts: MessagePack ``[uid, packet, opts]`` on ``<key>#<nsp>#`` (or
+  ``<key>#<nsp>#<room>#`` when the broadcast names exactly one room), where ``packet`` is
+  ``{"type": 2, "data": [event, *args], "nsp": nsp}`` and ``opts`` is
+  ``{"rooms": [...], "except": [...], "flags": {...}}``;
+* requests (fetch sockets, remote join/leave/disconnect, server-side emit, broadcast
+  with acks) on ``<key>-request#<nsp>#``, responses on ``<key>-response#<nsp>#``: JSON
+  objects ``{"uid", "requestId", "type", ...}`` (MessagePack for broadcasts with acks).
+
+Nothing that executes code on decode (pickle) is ever used; a message that does not
+decode or does not have the expected shape is dropped and logged.
+
+Usage::
+
+    from gevent import monkey; monkey.patch_all()
+    io = socketio_sync.Server(adapter=socketio_sync.RedisAdapter("redis://127.0.0.1:6379/0"))
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import gevent
+from gevent.event import AsyncResult
+from gevent.lock import RLock
+
+from .. import sio
+from ..exceptions import PublishError, RequestTimeout
+from .base import Adapter, BroadcastOptions
+
+if TYPE_CHECKING:
+    from ..namespace import Namespace
+
+__all__ = ["RedisAdapter", "RedisNamespaceAdapter", "RequestType", "Emitter"]
+
+log = logging.getLogger("socketio_sync.adapter")
+
+
+class RequestType:
+    """Request types of the Node adapter (``RequestType`` enum of @socket.io/redis-adapter)."""
+
+    SOCKETS = 0
+    ALL_ROOMS = 1
+    REMOTE_JOIN = 2
+    REMOTE_LEAVE = 3
+    REMOTE_DISCONNECT = 4
+    REMOTE_FETCH = 5
+    SERVER_SIDE_EMIT = 6
+    BROADCAST = 7
+    BROADCAST_CLIENT_COUNT = 8
+    BROADCAST_ACK = 9
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError:
+        raise ImportError(
+            "the Redis adapter needs redis-py and msgpack: pip install 'socketio_sync[redis]'") from None
+    return redis
+
+
+def _import_msgpack() -> Any:
+    try:
+        import msgpack
+    except ImportError:
+        raise ImportError(
+            "the Redis adapter needs redis-py and msgpack: pip install 'socketio_sync[redis]'") from None
+    return msgpack
+
+
+def _packb(obj: Any) -> bytes:
+    return _import_msgpack().packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _unpackb(data: bytes) -> Any:
+    msgpack = _import_msgpack()
+    # strict_map_key=False: a JS object may come with non-string keys. unpackb caps every
+    # length by the size of ``data``, so a forged header cannot allocate more than that.
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=_json_fallback)
+
+
+def _json_fallback(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, (bytes, bytearray)):
+        raise TypeError("bytes cannot travel in a JSON cluster request (server_side_emit, fetch_sockets data)")
+    return repr(obj)
+
+
+def _raw_opts(opts: BroadcastOptions) -> dict[str, Any]:
+    flags = {k: v for k, v in opts.flags.items() if k in ("timeout", "volatile", "compress")}
+    if "timeout" in flags:
+        flags["timeout"] = int(flags["timeout"] * 1000)  # milliseconds on the Node side
+    return {"rooms": sorted(opts.rooms), "except": sorted(opts.except_rooms), "flags": flags}
+
+
+def _opts_from(raw: Any) -> BroadcastOptions:
+    if not isinstance(raw, dict):
+        raise ValueError("opts is not a map")
+    rooms = raw.get("rooms") or []
+    except_rooms = raw.get("except") or []
+    if not isinstance(rooms, list) or not isinstance(except_rooms, list):
+        raise ValueError("rooms/except are not lists")
+    return BroadcastOptions(frozenset(str(r) for r in rooms), frozenset(str(r) for r in except_rooms), {})
+
+
+def _packet_dict(packet: sio.Packet) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": int(sio.PacketType.EVENT), "data": packet.data, "nsp": packet.nsp}
+    if packet.id is not None:
+        out["id"] = packet.id
+    return out
+
+
+def _packet_from(raw: Any, nsp: str) -> sio.Packet:
+    if not isinstance(raw, dict):
+        raise ValueError("packet is not a map")
+    ptype = raw.get("type")
+    data = raw.get("data")
+    if ptype not in (int(sio.PacketType.EVENT), int(sio.PacketType.BINARY_EVENT)):
+        raise ValueError(f"unexpected packet type {ptype!r}")
+    if not isinstance(data, list) or not data or not isinstance(data[0], str):
+        raise ValueError("packet data is not [event, ...]")
+    if raw.get("nsp", "/") != nsp:
+        raise ValueError("packet for another namespace")
+    return sio.Packet(sio.PacketType.EVENT, nsp, data)
+
+
+class RedisAdapter:
+    """Shares rooms and broadcasts between every server connected to one Redis.
+
+    Pass an instance as ``Server(adapter=...)``; it makes one
+    :class:`RedisNamespaceAdapter` per namespace, all sharing one publishing connection
+    pool and one listening connection (a greenlet).
+
+    Needs ``gevent.monkey.patch_all()`` (redis-py then waits cooperatively).
+
+    :param url: ``redis://host:port/db`` (``rediss://`` for TLS).
+    :param key: channel prefix, ``"socket.io"`` as on the Node adapter.
+    :param requests_timeout: seconds to wait for the other servers' answers to a request.
+    :param publish_on_specific_response_channel: answer requests on
+        ``<key>-response#<nsp>#<uid>#`` (the Node option of the same name).
+    :param on_publish_error: ``"drop"`` (log once per outage and go on) or ``"raise"``
+        (:class:`PublishError` from the emitting call) when Redis is unreachable.
+    :param reconnect_delay: first delay between reconnection attempts, doubled up to
+        ``reconnect_max_delay``.
+    :param redis_options: extra keyword arguments for ``redis.Redis.from_url``.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        key: str = "socket.io",
+        requests_timeout: float = 5.0,
+        publish_on_specific_response_channel: bool = False,
+        on_publish_error: str = "drop",
+        reconnect_delay: float = 0.1,
+        reconnect_max_delay: float = 5.0,
+        redis_options: dict[str, Any] | None = None,
+    ) -> None:
+        if on_publish_error not in ("drop", "raise"):
+            raise ValueError("on_publish_error must be 'drop' or 'raise'")
+        if requests_timeout <= 0:
+            raise ValueError("requests_timeout must be positive (seconds)")
+        redis = _import_redis()
+        _import_msgpack()
+        from gevent import monkey
+
+        if not monkey.is_module_patched("socket"):
+            raise RuntimeError(
+                "RedisAdapter needs gevent's monkey patching so that Redis I/O does not block "
+                "every client: call gevent.monkey.patch_all() before anything else imports socket")
+        self.url = url
+        self.key = key
+        self.requests_timeout = float(requests_timeout)
+        self.publish_on_specific_response_channel = publish_on_specific_response_channel
+        self.on_publish_error = on_publish_error
+        self.reconnect_delay = reconnect_delay
+        self.reconnect_max_delay = reconnect_max_delay
+        options = {"socket_connect_timeout": 5.0, "socket_timeout": 10.0, "health_check_interval": 30}
+        options.update(redis_options or {})
+        self._redis_errors: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+        self.redis = redis.Redis.from_url(url, **options)
+        #: This process's id on the bus (6 characters, as the Node adapter's ``uid2(6)``).
+        self.uid = secrets.token_hex(3)
+        self._adapters: list[RedisNamespaceAdapter] = []
+        self._pubsub: Any = None
+        self._sub_lock = RLock()
+        self._listener: gevent.Greenlet | None = None
+        self._closed = False
+        self._publish_down = False
+        #: Counters for monitoring and tests.
+        self.stats = {"published": 0, "publish_errors": 0, "received": 0, "dropped": 0, "reconnects": 0}
+
+    def __call__(self, nsp: Namespace) -> RedisNamespaceAdapter:
+        adapter = RedisNamespaceAdapter(nsp, self)
+        self._adapters.append(adapter)
+        self._subscribe(adapter)
+        if self._listener is None:
+            self._listener = gevent.spawn(self._listen)
+        return adapter
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self, channel: str, message: bytes | str) -> None:
+        try:
+            self.redis.publish(channel, message)
+        except self._redis_errors as exc:
+            self.stats["publish_errors"] += 1
+            if not self._publish_down:
+                self._publish_down = True
+                log.warning("cannot publish to Redis at %s (%s); messages for other servers are %s",
+                            self.url, exc, "refused" if self.on_publish_error == "raise" else "dropped")
+            if self.on_publish_error == "raise":
+                raise PublishError(f"cannot publish to Redis: {exc}") from exc
+            return
+        if self._publish_down:
+            self._publish_down = False
+            log.warning("publishing to Redis at %s works again", self.url)
+        self.stats["published"] += 1
+
+    def numsub(self, channel: str) -> int:
+        """Subscribers of ``channel`` (``PUBSUB NUMSUB``): the number of servers."""
+        try:
+            reply = self.redis.execute_command("PUBSUB", "NUMSUB", channel)
+        except self._redis_errors as exc:
+            log.warning("PUBSUB NUMSUB failed (%s); counting this server only", exc)
+            return 1
+        try:
+            return int(reply[1])
+        except (IndexError, TypeError, ValueError):
+            return 1
+
+    # -- listening --------------------------------------------------------------------------
+
+    def _subscribe(self, adapter: RedisNamespaceAdapter) -> None:
+        with self._sub_lock:
+            pubsub = self._pubsub
+            if pubsub is None:
+                return
+            try:
+                pubsub.psubscribe(adapter.channel + "*")
+                pubsub.subscribe(*adapter.subscribed_channels())
+            except self._redis_errors as exc:
+                log.info("subscribe failed (%s); the listener will resubscribe", exc)
+
+    def _listen(self) -> None:
+        """The listener greenlet: (re)connects with backoff and dispatches messages.
+        It only ends when :meth:`close` is called."""
+        delay = self.reconnect_delay
+        down_since: float | None = None
+        while not self._closed:
+            pubsub = None
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                with self._sub_lock:
+                    for adapter in self._adapters:
+                        pubsub.psubscribe(adapter.channel + "*")
+                        pubsub.subscribe(*adapter.subscribed_channels())
+                    self._pubsub = pubsub
+                if down_since is not None:
+                    self.stats["reconnects"] += 1
+                    log.warning("reconnected to Redis at %s after %.1f s", self.url, time.monotonic() - down_since)
+                    down_since = None
+                delay = self.reconnect_delay
+                while not self._closed:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._dispatch(message)
+            except self._redis_errors as exc:
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning("lost the Redis connection at %s (%s); reconnecting with backoff", self.url, exc)
+            except gevent.GreenletExit:
+                raise
+            except Exception:
+                log.exception("the Redis listener failed; restarting it")
+            finally:
+                with self._sub_lock:
+                    if self._pubsub is pubsub:
+                        self._pubsub = None
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except Exception:
+                        pass
+            if not self._closed:
+                gevent.sleep(delay)
+                delay = min(delay * 2, self.reconnect_max_delay)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        mtype = message.get("type")
+        channel = message.get("channel")
+        data = message.get("data")
+        if isinstance(channel, bytes):
+            channel = channel.decode("utf-8", "replace")
+        if not isinstance(data, (bytes, str)) or not isinstance(channel, str):
+            return
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.stats["received"] += 1
+        for adapter in self._adapters:
+            try:
+                if mtype == "pmessage" and channel.startswith(adapter.channel):
+                    adapter._on_broadcast(channel, data)
+                    return
+                if mtype == "message":
+                    if channel.startswith(adapter.response_channel):
+                        adapter._on_response(data)
+                        return
+                    if channel == adapter.request_channel:
+                        gevent.spawn(adapter._on_request_safe, data)
+                        return
+            except Exception as exc:
+                self.stats["dropped"] += 1
+                log.info("dropped a message on %s: %s", channel, exc)
+                return
+
+    def close(self) -> None:
+        """Stop listening and close the connections."""
+        self._closed = True
+        if self._listener is not None:
+            self._listener.kill(block=False)
+        try:
+            self.redis.close()
+        except Exception:
+            pass
+
+
+class RedisNamespaceAdapter(Adapter):
+    """The adapter of one namespace: local rooms plus the Redis bus."""
+
+    def __init__(self, nsp: Namespace, bus: RedisAdapter) -> None:
+        super().__init__(nsp)
+        self.bus = bus
+        self.uid = bus.uid
+        prefix = bus.key
+        self.channel = f"{prefix}#{nsp.name}#"
+        self.request_channel = f"{prefix}-request#{nsp.name}#"
+        self.response_channel = f"{prefix}-response#{nsp.name}#"
+        self.specific_response_channel = f"{self.response_channel}{self.uid}#"
+        self._requests: dict[str, dict[str, Any]] = {}
+        self._ack_requests: dict[str, tuple[Callable[[int], None], Callable[[Any], None]]] = {}
+
+    def subscribed_channels(self) -> list[str]:
+        return [self.request_channel, self.response_channel, self.specific_response_channel]
+
+    # -- outgoing operations ----------------------------------------------------------------
+
+    def broadcast(self, packet: sio.Packet, opts: BroadcastOptions) -> None:
+        if not opts.local:
+            channel = self.channel
+            if len(opts.rooms) == 1:
+                channel += next(iter(opts.rooms)) + "#"
+            self.bus.publish(channel, _packb([self.uid, _packet_dict(packet), _raw_opts(opts)]))
+        super().broadcast(packet, opts)
+
+    def broadcast_with_ack(self, packet: sio.Packet, opts: BroadcastOptions,
+                           client_count_cb: Callable[[int], None], ack_cb: Callable[[Any], None]) -> None:
+        if not opts.local:
+            request_id = secrets.token_hex(3)
+            self._ack_requests[request_id] = (client_count_cb, ack_cb)
+            timeout = float(opts.flags.get("timeout") or self.bus.requests_timeout)
+            gevent.spawn_later(timeout + 1.0, self._ack_requests.pop, request_id, None)
+            self.bus.publish(self.request_channel, _packb({
+                "uid": self.uid, "requestId": request_id, "type": RequestType.BROADCAST,
+                "packet": _packet_dict(packet), "opts": _raw_opts(opts),
+            }))
+        super().broadcast_with_ack(packet, opts, client_count_cb, ack_cb)
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        if not opts.local:
+            self._publish_request({"type": RequestType.REMOTE_JOIN, "opts": _raw_opts(opts), "rooms": rooms})
+        super().add_sockets(opts, rooms)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        if not opts.local:
+            self._publish_request({"type": RequestType.REMOTE_LEAVE, "opts": _raw_opts(opts), "rooms": rooms})
+        super().del_sockets(opts, rooms)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        if not opts.local:
+            self._publish_request({"type": RequestType.REMOTE_DISCONNECT, "opts": _raw_opts(opts), "close": close})
+        super().disconnect_sockets(opts, close)
+
+    def server_count(self) -> int:
+        return max(1, self.bus.numsub(self.request_channel))
+
+    def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        local = super().fetch_sockets(opts)
+        if opts.local:
+            return local
+        others = self.server_count() - 1
+        if others <= 0:
+            return local
+        request_id = secrets.token_hex(3)
+        pending: dict[str, Any] = {"type": RequestType.REMOTE_FETCH, "expected": others, "items": [],
+                                   "result": AsyncResult()}
+        self._requests[request_id] = pending
+        try:
+            self._publish_request({"type": RequestType.REMOTE_FETCH, "requestId": request_id,
+                                   "opts": _raw_opts(opts)})
+            try:
+                pending["result"].get(timeout=self.bus.requests_timeout)
+            except gevent.Timeout:
+                raise RequestTimeout(
+                    f"timeout reached while waiting for fetch_sockets responses "
+                    f"({len(pending['items'])} of {others} servers answered)") from None
+        finally:
+            self._requests.pop(request_id, None)
+        from ..broadcast import RemoteSocket
+
+        remote = []
+        for item in pending["items"]:
+            try:
+                remote.append(RemoteSocket(self.nsp, str(item["id"]), _handshake_from(item.get("handshake")),
+                                           set(item.get("rooms") or ()), item.get("data")))
+            except (KeyError, TypeError) as exc:
+                log.info("ignored a malformed socket in a fetch_sockets response: %s", exc)
+        return local + remote
+
+    def server_side_emit(self, args: list[Any], callback: Callable[..., Any] | None = None,
+                         timeout: float | None = None) -> None:
+        if callback is None:
+            self._publish_request({"type": RequestType.SERVER_SIDE_EMIT, "data": args})
+            return
+        others = self.server_count() - 1
+        if others <= 0:
+            callback(None, [])
+            return
+        request_id = secrets.token_hex(3)
+        pending: dict[str, Any] = {"type": RequestType.SERVER_SIDE_EMIT, "expected": others, "items": [],
+                                   "callback": callback, "done": False}
+        self._requests[request_id] = pending
+
+        def on_timeout() -> None:
+            if self._requests.pop(request_id, None) is not None and not pending["done"]:
+                pending["done"] = True
+                items = list(pending["items"])
+                callback(RequestTimeout(f"timeout reached: only {len(items)} responses received out of "
+                                        f"{others}", items), items)
+
+        pending["timer"] = gevent.spawn_later(timeout or self.bus.requests_timeout, on_timeout)
+        try:
+            self._publish_request({"type": RequestType.SERVER_SIDE_EMIT, "requestId": request_id, "data": args})
+        except Exception:
+            self._requests.pop(request_id, None)
+            pending["timer"].kill(block=False)
+            raise
+
+    def _publish_request(self, request: dict[str, Any]) -> None:
+        self.bus.publish(self.request_channel, _dumps({"uid": self.uid, **request}))
+
+    def _publish_response(self, request: dict[str, Any], response: bytes | str) -> None:
+        channel = self.response_channel
+        if self.bus.publish_on_specific_response_channel and isinstance(request.get("uid"), str):
+            channel = f"{self.response_channel}{request['uid']}#"
+        self.bus.publish(channel, response)
+
+    # -- incoming ---------------------------------------------------------------------------
+
+    def _on_broadcast(self, channel: str, data: bytes) -> None:
+        room = channel[len(self.channel):-1]
+        if room and room not in self.rooms:
+            return
+        decoded = _unpackb(data)
+        if not isinstance(decoded, list) or len(decoded) != 3:
+            raise ValueError("broadcast message is not [uid, packet, opts]")
+        uid, raw_packet, raw_opts = decoded
+        if uid == self.uid:
+            return
+        packet = _packet_from(raw_packet, self.nsp.name)
+        Adapter.broadcast(self, packet, _opts_from(raw_opts))
+
+    def _decode_request(self, data: bytes) -> dict[str, Any]:
+        request = json.loads(data) if data[:1] == b"{" else _unpackb(data)
+        if not isinstance(request, dict) or not isinstance(request.get("type"), int):
+            raise ValueError("request is not a map with a type")
+        return request
+
+    def _on_request_safe(self, data: bytes) -> None:
+        try:
+            self._on_request(self._decode_request(data))
+        except Exception as exc:
+            self.bus.stats["dropped"] += 1
+            log.info("dropped a request on %s: %s", self.request_channel, exc)
+
+    def _on_request(self, request: dict[str, Any]) -> None:
+        rtype = request["type"]
+        request_id = request.get("requestId")
+        from_self = request.get("uid") == self.uid
+        if rtype == RequestType.SOCKETS:
+            if from_self or request_id in self._requests:
+                return
+            sids = list(Adapter.target_sids(self, BroadcastOptions(frozenset(request.get("rooms") or ()))))
+            self._publish_response(request, _dumps({"requestId": request_id, "sockets": sids}))
+        elif rtype == RequestType.ALL_ROOMS:
+            if from_self or request_id in self._requests:
+                return
+            self._publish_response(request, _dumps({"requestId": request_id, "rooms": list(self.rooms)}))
+        elif rtype in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE, RequestType.REMOTE_DISCONNECT):
+            if from_self:
+                return
+            if "opts" in request:
+                opts = _opts_from(request["opts"])
+                if rtype == RequestType.REMOTE_JOIN:
+                    Adapter.add_sockets(self, opts, [str(r) for r in request.get("rooms") or ()])
+                elif rtype == RequestType.REMOTE_LEAVE:
+                    Adapter.del_sockets(self, opts, [str(r) for r in request.get("rooms") or ()])
+                else:
+                    Adapter.disconnect_sockets(self, opts, bool(request.get("close")))
+                return
+            sock = self.nsp.sockets.get(str(request.get("sid")))
+            if sock is None:
+                return
+            if rtype == RequestType.REMOTE_JOIN:
+                sock.join(str(request.get("room")))
+            elif rtype == RequestType.REMOTE_LEAVE:
+                sock.leave(str(request.get("room")))
+            else:
+                sock.disconnect(bool(request.get("close")))
+            self._publish_response(request, _dumps({"requestId": request_id}))
+        elif rtype == RequestType.REMOTE_FETCH:
+            if from_self or request_id in self._requests:
+                return
+            opts = _opts_from(request.get("opts") or {})
+            sockets = []
+            for sock in Adapter.fetch_sockets(self, opts):
+                hs = sock.handshake
+                sockets.append({
+                    "id": sock.id,
+                    "handshake": {"headers": hs.headers, "time": hs.time, "address": hs.address,
+                                  "xdomain": hs.xdomain, "secure": hs.secure, "issued": hs.issued,
+                                  "url": hs.url, "query": hs.query, "auth": hs.auth},
+                    "rooms": sorted(sock.rooms),
+                    "data": sock.data,
+                })
+            self._publish_response(request, _dumps({"requestId": request_id, "sockets": sockets}))
+        elif rtype == RequestType.SERVER_SIDE_EMIT:
+            if from_self:
+                return
+            args = request.get("data")
+            if not isinstance(args, list):
+                raise ValueError("server-side emit without a data list")
+            if request_id is None:
+                self.nsp._on_server_side_emit(args)
+                return
+            answered = []
+
+            def ack(value: Any) -> None:
+                if answered:
+                    return
+                answered.append(True)
+                self.bus.publish(self.response_channel, _dumps(
+                    {"type": RequestType.SERVER_SIDE_EMIT, "requestId": request_id, "data": value}))
+
+            self.nsp._on_server_side_emit(args, ack)
+            if not answered:
+                ack(None)
+        elif rtype == RequestType.BROADCAST:
+            if request_id in self._ack_requests or from_self:
+                return
+            packet = _packet_from(request.get("packet"), self.nsp.name)
+            opts = _opts_from(request.get("opts"))
+            timeout_ms = (request.get("opts") or {}).get("flags", {}).get("timeout")
+            if isinstance(timeout_ms, (int, float)):
+                opts = BroadcastOptions(opts.rooms, opts.except_rooms, {"timeout": timeout_ms / 1000})
+
+            def on_count(count: int) -> None:
+                self._publish_response(request, _dumps({
+                    "type": RequestType.BROADCAST_CLIENT_COUNT, "requestId": request_id, "clientCount": count}))
+
+            def on_ack(value: Any) -> None:
+                self._publish_response(request, _packb({
+                    "type": RequestType.BROADCAST_ACK, "requestId": request_id, "packet": value}))
+
+            Adapter.broadcast_with_ack(self, packet, opts, on_count, on_ack)
+        else:
+            log.debug("ignored request type %r", rtype)
+
+    def _on_response(self, data: bytes) -> None:
+        response = json.loads(data) if data[:1] == b"{" else _unpackb(data)
+        if not isinstance(response, dict):
+            raise ValueError("response is not a map")
+        request_id = response.get("requestId")
+        ack_request = self._ack_requests.get(request_id) if isinstance(request_id, str) else None
+        if ack_request is not None:
+            if response.get("type") == RequestType.BROADCAST_CLIENT_COUNT:
+                ack_request[0](int(response.get("clientCount") or 0))
+            elif response.get("type") == RequestType.BROADCAST_ACK:
+                ack_request[1](response.get("packet"))
+            return
+        pending = self._requests.get(request_id) if isinstance(request_id, str) else None
+        if pending is None:
+            return
+        if pending["type"] == RequestType.REMOTE_FETCH:
+            sockets = response.get("sockets")
+            if not isinstance(sockets, list):
+                return
+            pending["items"].extend(s for s in sockets if isinstance(s, dict))
+            pending["expected"] -= 1
+            if pending["expected"] <= 0:
+                pending["result"].set(True)
+        elif pending["type"] == RequestType.SERVER_SIDE_EMIT:
+            pending["items"].append(response.get("data"))
+            if len(pending["items"]) >= pending["expected"] and not pending["done"]:
+                pending["done"] = True
+                self._requests.pop(request_id, None)
+                pending["timer"].kill(block=False)
+                gevent.spawn(pending["callback"], None, list(pending["items"]))
+
+    def close(self) -> None:
+        self._requests.clear()
+        self._ack_requests.clear()
+
+
+def _handshake_from(raw: Any) -> Any:
+    from ..socket import Handshake
+
+    raw = raw if isinstance(raw, dict) else {}
+    return Handshake(
+        headers=dict(raw.get("headers") or {}), query=dict(raw.get("query") or {}),
+        address=raw.get("address"), time=str(raw.get("time") or ""), issued=int(raw.get("issued") or 0),
+        url=str(raw.get("url") or ""), secure=bool(raw.get("secure")), xdomain=bool(raw.get("xdomain")),
+        auth=dict(raw.get("auth") or {}),
+    )
+
+
+class Emitter:
+    """Emit to a cluster from a process that runs no server (a Celery task, a cron job).
+
+    ::
+
+        Emitter("redis://127.0.0.1:6379/0").of("/chat").to("room1").emit("news", {"x": 1})
+
+    Compatible with the Node server's ``@socket.io/redis-emitter``. Needs no gevent.
+
+    :param url: the Redis URL the servers use.
+    :param key: their channel prefix.
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, key: str = "socket.io",
+                 nsp: str = "/", rooms: frozenset[str] = frozenset(),
+                 except_rooms: frozenset[str] = frozenset(), _redis: Any = None) -> None:
+        redis = _import_redis()
+        _import_msgpack()
+        self.url = url
+        self.key = key
+        self.nsp = nsp if nsp.startswith("/") else "/" + nsp
+        self.rooms = rooms
+        self.except_rooms = except_rooms
+        self.redis = _redis if _redis is not None else redis.Redis.from_url(url)
+
+    def _copy(self, **changes: Any) -> Emitter:
+        values = {"key": self.key, "nsp": self.nsp, "rooms": self.rooms, "except_rooms": self.except_rooms}
+        values.update(changes)
+        return Emitter(self.url, _redis=self.redis, **values)
+
+    def of(self, nsp: str) -> Emitter:
+        return self._copy(nsp=nsp if nsp.startswith("/") else "/" + nsp, rooms=frozenset(),
+                          except_rooms=frozenset())
+
+    def to(self, room: str | Iterable[str]) -> Emitter:
+        add = frozenset((room,)) if isinstance(room, str) else frozenset(room)
+        return self._copy(rooms=self.rooms | add)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> Emitter:
+        add = frozenset((room,)) if isinstance(room, str) else frozenset(room)
+        return self._copy(except_rooms=self.except_rooms | add)
+
+    def _opts(self) -> dict[str, Any]:
+        return {"rooms": sorted(self.rooms), "except": sorted(self.except_rooms), "flags": {}}
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to the selected sockets on every server."""
+        from ..broadcast import check_event_name
+
+        check_event_name(event)
+        channel = f"{self.key}#{self.nsp}#"
+        if len(self.rooms) == 1:
+            channel += next(iter(self.rooms)) + "#"
+        packet = {"type": int(sio.PacketType.EVENT), "data": [event, *args], "nsp": self.nsp}
+        self.redis.publish(channel, _packb(["emitter", packet, self._opts()]))
+
+    def _request(self, request: dict[str, Any]) -> None:
+        self.redis.publish(f"{self.key}-request#{self.nsp}#", _dumps({"uid": "emitter", **request}))
+
+    def sockets_join(self, room: str | Iterable[str]) -> None:
+        rooms = [room] if isinstance(room, str) else list(room)
+        self._request({"type": RequestType.REMOTE_JOIN, "opts": self._opts(), "rooms": rooms})
+
+    def sockets_leave(self, room: str | Iterable[str]) -> None:
+        rooms = [room] if isinstance(room, str) else list(room)
+        self._request({"type": RequestType.REMOTE_LEAVE, "opts": self._opts(), "rooms": rooms})
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        self._request({"type": RequestType.REMOTE_DISCONNECT, "opts": self._opts(), "close": close})
+
+    def server_side_emit(self, event: str, *args: Any) -> None:
+        """Run ``io.on(event)`` handlers on every server (no acks from an emitter)."""
+        self._request({"type": RequestType.SERVER_SIDE_EMIT, "data": [event, *args]})
