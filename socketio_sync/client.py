@@ -38,8 +38,9 @@ class Client:
         self.decoder = sio.Decoder(server.max_attachments)
         self.sockets: dict[str, Socket] = {}
         self._connecting: set[str] = set()
-        self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
-        self._worker: gevent.Greenlet | None = None
+        #: One queue and at most one worker greenlet per namespace: the events of a socket
+        #: run one after another, sockets of other namespaces are not held up.
+        self._queues: dict[str, deque[tuple[Callable[..., Any], tuple[Any, ...]]]] = {}
         self._connect_timer: Any = gevent.spawn_later(server.connect_timeout, self._connect_timeout)
         conn.on("message", self._on_message)
         conn.on("close", self._on_engine_close)
@@ -96,7 +97,7 @@ class Client:
                 self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, {"message": "Invalid namespace"}))
                 return
             self._connecting.add(nsp)
-            self._enqueue(self._connect, namespace, packet.data)
+            self._enqueue(nsp, self._connect, namespace, packet.data)
             return
         socket = self.sockets.get(nsp)
         if socket is None and nsp not in self._connecting:
@@ -104,7 +105,7 @@ class Client:
             self.close("parse error")
             return
         if ptype in (sio.PacketType.EVENT, sio.PacketType.BINARY_EVENT):
-            self._enqueue(self._deliver_event, nsp, packet.data, packet.id)
+            self._enqueue(nsp, self._deliver_event, nsp, packet.data, packet.id)
         elif ptype in (sio.PacketType.ACK, sio.PacketType.BINARY_ACK):
             if socket is not None:
                 socket._handle_ack(packet.id, packet.data)  # type: ignore[arg-type]
@@ -112,7 +113,7 @@ class Client:
             if socket is not None:
                 socket._on_close("client namespace disconnect")
             else:
-                self._enqueue(self._deliver_disconnect, nsp)
+                self._enqueue(nsp, self._deliver_disconnect, nsp)
         else:  # CONNECT_ERROR is for clients only
             log.info("connection %s: unexpected %s; closing", self.conn.sid, ptype.name)
             self.close("parse error")
@@ -127,13 +128,16 @@ class Client:
         if socket is not None:
             socket._on_close("client namespace disconnect")
 
-    def _enqueue(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._queue.append((fn, args))
-        if self._worker is None:
-            self._worker = gevent.spawn(self._run_queue)
+    def _enqueue(self, nsp: str, fn: Callable[..., Any], *args: Any) -> None:
+        queue = self._queues.get(nsp)
+        if queue is None:
+            queue = self._queues[nsp] = deque()
+            queue.append((fn, args))
+            gevent.spawn(self._run_queue, nsp, queue)
+        else:
+            queue.append((fn, args))
 
-    def _run_queue(self) -> None:
-        queue = self._queue
+    def _run_queue(self, nsp: str, queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:
         try:
             while queue:
                 fn, args = queue.popleft()
@@ -142,7 +146,8 @@ class Client:
                 except Exception:
                     log.exception("error while handling a packet of connection %s", self.conn.sid)
         finally:
-            self._worker = None
+            if self._queues.get(nsp) is queue:
+                del self._queues[nsp]
 
     # -- namespace connection ---------------------------------------------------------------
 
@@ -219,4 +224,5 @@ class Client:
             self._connect_timer = None
         for socket in list(self.sockets.values()):
             socket._on_close(reason)
-        self._queue.clear()
+        for queue in self._queues.values():
+            queue.clear()

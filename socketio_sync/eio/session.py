@@ -144,6 +144,10 @@ class Session:
         self._outgoing = []
         return out
 
+    def push_front(self, packet: Packet) -> None:
+        """Put a packet taken by :meth:`take_outgoing` back at the head of the queue."""
+        self._outgoing.insert(0, packet)
+
     # -- incoming ---------------------------------------------------------------------------
 
     def receive(self, packet: Packet, now: float) -> list[Event]:

@@ -180,6 +180,10 @@ class EngineConnection:
                     return 200, eio.encode_payload([eio.Packet(PacketType.NOOP)])
                 if session.has_outgoing():
                     packets = session.take_outgoing(self.server.max_poll_packets)
+                    if len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
+                        # The client hands Socket.IO packets to its sockets a tick after the
+                        # engine handles CLOSE: send CLOSE alone, in the next response.
+                        session.push_front(packets.pop())
                     if session.closed and not session.has_outgoing():
                         self.server._forget(self)
                     return 200, eio.encode_payload(packets)
