@@ -70,7 +70,7 @@ class Client:
             issued=issued,
             url=environ.get("PATH_INFO", "") + ("?" + qs if qs else ""),
             secure=environ.get("wsgi.url_scheme") == "https",
-            xdomain=bool(origin) and origin.split("://", 1)[-1] != host,
+            xdomain=origin is not None and origin.split("://", 1)[-1] != host,
             auth=auth,
         )
 

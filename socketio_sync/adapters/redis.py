@@ -560,7 +560,7 @@ class RedisNamespaceAdapter(Adapter):
             if request_id is None:
                 self.nsp._on_server_side_emit(args)
                 return
-            answered = []
+            answered: list[bool] = []
 
             def ack(value: Any) -> None:
                 if answered:
@@ -620,7 +620,7 @@ class RedisNamespaceAdapter(Adapter):
             pending["items"].append(response.get("data"))
             if len(pending["items"]) >= pending["expected"] and not pending["done"]:
                 pending["done"] = True
-                self._requests.pop(request_id, None)
+                self._requests.pop(str(request_id), None)
                 pending["timer"].kill(block=False)
                 gevent.spawn(pending["callback"], None, list(pending["items"]))
 
@@ -667,7 +667,7 @@ class Emitter:
         self.redis = _redis if _redis is not None else redis.Redis.from_url(url)
 
     def _copy(self, **changes: Any) -> Emitter:
-        values = {"key": self.key, "nsp": self.nsp, "rooms": self.rooms, "except_rooms": self.except_rooms}
+        values: dict[str, Any] = {"key": self.key, "nsp": self.nsp, "rooms": self.rooms, "except_rooms": self.except_rooms}
         values.update(changes)
         return Emitter(self.url, _redis=self.redis, **values)
 

@@ -29,6 +29,10 @@ log = logging.getLogger("socketio_sync.websocket")
 _SOCKET_ERRORS = (OSError, _socket.error)
 
 
+def _message(data: str | bytes) -> Message[Any]:
+    return TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
+
+
 class MessageTooBig(Exception):
     """A WebSocket message went over the size limit; the socket was closed with 1009."""
 
@@ -75,7 +79,7 @@ class WsprotoWebSocket:
         if self.closed:
             raise ConnectionError("WebSocket is closed")
         try:
-            out = self.conn.send(Message(data=data))
+            out = self.conn.send(_message(data))
         except WsLocalProtocolError as exc:
             raise ConnectionError(str(exc)) from exc
         self._write(out)
@@ -85,7 +89,7 @@ class WsprotoWebSocket:
         if self.closed:
             raise ConnectionError("WebSocket is closed")
         try:
-            out = b"".join(self.conn.send(Message(data=d)) for d in items)
+            out = b"".join(self.conn.send(_message(d)) for d in items)
         except WsLocalProtocolError as exc:
             raise ConnectionError(str(exc)) from exc
         self._write(out)

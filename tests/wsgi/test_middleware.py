@@ -135,7 +135,9 @@ def test_server_close_reaches_a_polling_client_on_its_next_get() -> None:
     conn = io.engine.sessions[sid]
     conn.send("bye")
     conn.close()
-    assert client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").get_data() == b"4bye\x1e1"
+    # queued packets first, then CLOSE alone in the next response
+    assert client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").get_data() == b"4bye"
+    assert client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").get_data() == b"1"
     assert client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}").status_code == 400
 
 
