@@ -608,7 +608,7 @@ class EngineServer:
                       cors: list[tuple[str, str]]) -> list[bytes]:
         log.warning(
             "a WebSocket request reached socketio_sync through a server without WebSocket support; "
-            "serve with socketio_sync.serve()/io.listen(), or under gunicorn with the worker "
+            "serve with socketio_sync.run()/io.listen(), or under gunicorn with the worker "
             "socketio_sync.gunicorn.GeventWebSocketWorker")
         return self._error(environ, start_response, 3, cors)
 

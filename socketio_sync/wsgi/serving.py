@@ -18,7 +18,7 @@ def make_server(app: Any, host: str = "127.0.0.1", port: int = 5000, *,
     """A ``gevent.pywsgi.WSGIServer`` for ``app`` whose handler supports WebSocket.
 
     :param access_log: a ``logging.Logger`` or file for the access log; by default the
-        ``socketio_sync.access`` logger (at DEBUG).
+        ``socketio_sync.access`` logger (gevent writes it at INFO).
     :param ssl_args: ``keyfile``, ``certfile`` ... passed to ``WSGIServer``.
     """
     if access_log is None:
@@ -29,13 +29,29 @@ def make_server(app: Any, host: str = "127.0.0.1", port: int = 5000, *,
     )
 
 
-def run(app: Any, host: str = "127.0.0.1", port: int = 5000, **kwargs: Any) -> None:
-    """Serve ``app`` until interrupted."""
+def run(app: Any, host: str = "127.0.0.1", port: int = 5000, *, stop_timeout: float = 1.0,
+        **kwargs: Any) -> None:
+    """Serve ``app`` until SIGINT (Ctrl+C) or SIGTERM, then stop cleanly.
+
+    :param stop_timeout: seconds given to open requests when stopping.
+    """
+    import signal
+
+    import gevent
+
     server = make_server(app, host, port, **kwargs)
-    log.info("serving on http://%s:%d", host, server.server_port if port == 0 else port)
+    server.start()
+    log.info("serving on http://%s:%d", host, server.server_port)
+
+    def stop() -> None:
+        log.info("stopping the server")
+        gevent.spawn(server.stop, stop_timeout)
+
+    handlers = [gevent.signal_handler(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)]
     try:
-        server.serve_forever()
+        server._stop_event.wait()
     except KeyboardInterrupt:
-        pass
+        server.stop(stop_timeout)
     finally:
-        server.stop(timeout=1)
+        for handler in handlers:
+            handler.cancel()
