@@ -3,6 +3,7 @@ namespaces (Node's ``Client``)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -41,7 +42,8 @@ class Client:
         #: One queue and at most one worker greenlet per namespace: the events of a socket
         #: run one after another, sockets of other namespaces are not held up.
         self._queues: dict[str, deque[tuple[Callable[..., Any], tuple[Any, ...]]]] = {}
-        self._connect_timer: Any = gevent.spawn_later(server.connect_timeout, self._connect_timeout)
+        self._connect_pending = True
+        conn.server.timers.schedule(time.monotonic() + server.connect_timeout, self._connect_timeout)
         conn.on("message", self._on_message)
         conn.on("close", self._on_engine_close)
 
@@ -163,9 +165,7 @@ class Client:
                 return
             if self.conn.closed:
                 return
-            if self._connect_timer is not None:
-                self._connect_timer.kill(block=False)
-                self._connect_timer = None
+            self._connect_pending = False
             socket.connected = True
             self.sockets[namespace.name] = socket
             namespace.sockets[socket.id] = socket
@@ -193,8 +193,7 @@ class Client:
         self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, refused.to_payload()))
 
     def _connect_timeout(self) -> None:
-        self._connect_timer = None
-        if not self.sockets and not self.conn.closed:
+        if self._connect_pending and not self.sockets and not self.conn.closed:
             log.info("connection %s: no CONNECT within %s s; closing", self.conn.sid, self.server.connect_timeout)
             self.close("forced close")
 
@@ -219,9 +218,7 @@ class Client:
         self.conn.close(reason)
 
     def _on_engine_close(self, reason: str) -> None:
-        if self._connect_timer is not None:
-            self._connect_timer.kill(block=False)
-            self._connect_timer = None
+        self._connect_pending = False
         for socket in list(self.sockets.values()):
             socket._on_close(reason)
         for queue in self._queues.values():

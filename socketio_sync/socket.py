@@ -13,6 +13,7 @@ from gevent.event import AsyncResult
 from . import sio
 from .broadcast import BroadcastOperator, RoomArg, _rooms, check_event_name
 from .exceptions import AckTimeout, NotConnectedError
+from .wsgi.engine import Outgoing
 
 if TYPE_CHECKING:
     from .client import Client
@@ -214,7 +215,14 @@ class Socket:
         if self._held is not None:
             self._held.extend(items)
         elif self.connected:
-            self.client.conn.send_many(items)
+            self.client.conn.send_prepared(Outgoing(items))
+
+    def _send_prepared(self, out: Outgoing) -> None:
+        """Send a broadcast's shared messages (frames built once for all recipients)."""
+        if self._held is not None:
+            self._held.extend(out.items)
+        elif self.connected:
+            self.client.conn.send_prepared(out)
 
     def _flush_held(self) -> None:
         held, self._held = self._held, None

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import gevent
 
+from ..wsgi.engine import Outgoing
+
 if TYPE_CHECKING:
     from ..namespace import Namespace
     from ..sio import Packet
@@ -114,16 +116,24 @@ class Adapter:
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         """Encode ``packet`` once and queue it for every matching local socket."""
-        items = self.nsp.server.encoder.encode(packet)
+        out = Outgoing(self.nsp.server.encoder.encode(packet))
+        sockets = self.nsp.sockets
+        if len(opts.rooms) == 1 and not opts.except_rooms:
+            # the common case, a single room: no set building
+            for sid in tuple(self.rooms.get(next(iter(opts.rooms)), ())):
+                sock = sockets.get(sid)
+                if sock is not None:
+                    sock._send_prepared(out)
+            return
         for sock in self.local_sockets(opts):
-            sock._send_encoded(items)
+            sock._send_prepared(out)
 
     def broadcast_with_ack(self, packet: Packet, opts: BroadcastOptions,
                            client_count_cb: Callable[[int], None], ack_cb: Callable[[Any], None]) -> None:
         """Broadcast asking every client for an ack. ``client_count_cb(n)`` is called once
         with the number of clients reached here; ``ack_cb(first_arg)`` once per answer."""
         packet.id = self.nsp._new_ack_id()
-        items = self.nsp.server.encoder.encode(packet)
+        out = Outgoing(self.nsp.server.encoder.encode(packet))
         reached = []
 
         def on_ack(*args: Any) -> None:
@@ -132,7 +142,7 @@ class Adapter:
         for sock in self.local_sockets(opts):
             if sock.connected:
                 sock._acks[packet.id] = on_ack
-                sock._send_encoded(items)
+                sock._send_prepared(out)
                 reached.append(sock)
         client_count_cb(len(reached))
         timeout = opts.flags.get("timeout")

@@ -18,9 +18,10 @@ from gevent.event import Event as GEvent
 from .. import eio
 from ..exceptions import LocalProtocolError, RemoteProtocolError
 from ..eio import CloseReason, MessageReceived, Packet, PacketType, SessionClosed, Upgraded
-from .websocket import GeventWebSocketAdapter, MessageTooBig, WsprotoWebSocket
+from .timers import TimerService
+from .websocket import GeventWebSocketAdapter, MessageTooBig, frame_message
 
-__all__ = ["EngineServer", "EngineConnection", "HandshakeError"]
+__all__ = ["EngineServer", "EngineConnection", "HandshakeError", "Outgoing"]
 
 log = logging.getLogger("socketio_sync.eio")
 
@@ -45,6 +46,32 @@ def _call(fn: Handler, *args: Any) -> None:
         log.exception("error in handler %r", fn)
 
 
+def _frame_packet(packet: Packet) -> bytes:
+    data = packet.data
+    if isinstance(data, bytes):
+        return frame_message(data)
+    return frame_message(f"{int(packet.type)}{data or ''}")
+
+
+class Outgoing:
+    """Messages for one or many clients (a broadcast), with their WebSocket frames built
+    at most once and shared by every recipient."""
+
+    __slots__ = ("items", "_frames")
+
+    def __init__(self, items: list[str | bytes]) -> None:
+        self.items = items
+        self._frames: bytes | None = None
+
+    def frames(self) -> bytes:
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = b"".join(
+                frame_message("4" + item) if isinstance(item, str) else frame_message(item)
+                for item in self.items)
+        return frames
+
+
 class EngineConnection:
     """One Engine.IO session served over gevent (Node's ``engine.Socket``).
 
@@ -64,7 +91,6 @@ class EngineConnection:
         self._post_pending = False
         self._probing = False
         self._ws: Any = None
-        self._timer: gevent.Greenlet | None = None
         #: For the layer above (Socket.IO keeps its Client here).
         self.user_data: Any = None
 
@@ -84,18 +110,25 @@ class EngineConnection:
         self._handlers.setdefault(event, []).append(handler)
 
     def send(self, data: str | bytes) -> None:
-        """Queue one message. Silently dropped once the session is closed."""
-        if self.session.closed:
-            return
-        self.session.send_message(data)
-        self._wake.set()
+        """Send one message (queued for polling). Dropped once the session is closed."""
+        self.send_prepared(Outgoing([data]))
 
     def send_many(self, items: list[str | bytes]) -> None:
-        if self.session.closed:
+        self.send_prepared(Outgoing(items))
+
+    def send_prepared(self, out: Outgoing) -> None:
+        """Send ``out``'s messages in order; over a WebSocket, its shared frames go
+        straight to the socket when nothing is waiting before them."""
+        session = self.session
+        if session.closed:
             return
-        for data in items:
-            self.session.send_message(data)
-        self._wake.set()
+        ws = self._ws
+        if ws is not None and ws.raw and not session.has_outgoing():
+            ws.write(out.frames())
+            return
+        for data in out.items:
+            session.send_message(data)
+        self._kick()
 
     def close(self, reason: str = CloseReason.FORCED_CLOSE) -> None:
         """Close the session (the client gets a CLOSE packet)."""
@@ -103,21 +136,41 @@ class EngineConnection:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _start_timer(self) -> None:
-        self._timer = gevent.spawn(self._timer_loop)
-
-    def _timer_loop(self) -> None:
-        session = self.session
-        while True:
-            deadline = session.get_timer()
-            if deadline is None:
-                return
-            delay = deadline - _now()
-            if delay > 0:
-                gevent.sleep(delay)
-            self._dispatch(session.handle_timer(_now()))
+    def _kick(self) -> None:
+        """The session has new outgoing packets: hand them to the transport."""
+        ws = self._ws
+        if ws is not None and ws.raw:
+            session = self.session
             if session.has_outgoing():
-                self._wake.set()
+                ws.write(b"".join(_frame_packet(p) for p in session.take_outgoing()))
+            if session.closed:
+                ws.close()
+        else:
+            self._wake.set()  # a pending GET, or the writer of a gevent-websocket socket
+
+    def _start_timer(self) -> None:
+        self._schedule_timer()
+
+    def _schedule_timer(self) -> None:
+        deadline = self.session.get_timer()
+        if deadline is not None:
+            self.server.timers.schedule(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        session = self.session
+        if session.closed:
+            return
+        deadline = session.get_timer()
+        if deadline is not None and deadline > _now():
+            self.server.timers.schedule(deadline, self._on_timer)  # moved later (a pong came)
+            return
+        events = session.handle_timer(_now())
+        if events:
+            # A close runs the application's disconnect handlers: not in the timer greenlet.
+            gevent.spawn(self._dispatch, events)
+        elif session.has_outgoing():
+            self._kick()
+        self._schedule_timer()
 
     def _dispatch(self, events: list[eio.Event]) -> None:
         for event in events:
@@ -139,9 +192,7 @@ class EngineConnection:
             gevent.spawn_later(self.server.ping_timeout, self.server._forget, self)
         else:
             self.server._forget(self)
-        self._wake.set()
-        if self._timer is not None and self._timer is not gevent.getcurrent():
-            self._timer.kill(block=False)
+        self._kick()
         for fn in self._handlers.get("close", ()):
             _call(fn, event.reason)
         self._handlers.clear()
@@ -226,16 +277,21 @@ class EngineConnection:
     # -- websocket --------------------------------------------------------------------------
 
     def _run_websocket(self, ws: Any) -> None:
-        """Serve the session over ``ws`` (a fresh WebSocket session) until it ends."""
+        """Serve the session over ``ws`` until it ends (this greenlet reads)."""
+        writer = None
         self._ws = ws
-        writer = gevent.spawn(self._ws_writer, ws)
+        if ws.raw:
+            self._kick()  # what was queued before (OPEN, packets sent while upgrading)
+        else:
+            writer = gevent.spawn(self._ws_writer, ws)
         try:
             self._ws_reader(ws)
         finally:
             if not self.session.closed:
                 self._dispatch(self.session.close(CloseReason.TRANSPORT_CLOSE, by_peer=True))
             self._wake.set()
-            writer.join(timeout=5)
+            if writer is not None:
+                writer.join(timeout=5)
             ws.close()
 
     def _ws_reader(self, ws: Any) -> None:
@@ -294,7 +350,7 @@ class EngineConnection:
                         packet = eio.decode_packet(msg)
                         if session.state is eio.SessionState.OPEN:
                             reply = session.receive_probe(packet)
-                            ws.send_many([eio.encode_packet(p) for p in reply])
+                            ws.send_many([eio.encode_packet(p) for p in reply])  # type: ignore[misc]
                             self._wake.set()  # releases a pending GET with a NOOP
                         else:
                             events = session.receive_upgrade(packet)
@@ -370,6 +426,8 @@ class EngineServer:
     :param allow_upgrades: offer the polling -> WebSocket upgrade.
     :param upgrade_timeout: seconds a probing WebSocket has to finish the upgrade.
     :param max_payload_packets: packets allowed in one polling body.
+    :param max_pending_bytes: bytes allowed to wait for a WebSocket client that does not
+        read; past that it is disconnected ("transport close").
     """
 
     #: Packets sent in one polling response at most; the rest wait for the next GET.
@@ -388,6 +446,7 @@ class EngineServer:
         allow_upgrades: bool = True,
         upgrade_timeout: float = 10.0,
         max_payload_packets: int = 1000,
+        max_pending_bytes: int = 16_000_000,
     ) -> None:
         if ping_interval <= 0 or ping_timeout <= 0:
             raise ValueError("ping_interval and ping_timeout must be positive (seconds)")
@@ -409,8 +468,11 @@ class EngineServer:
         self.allow_upgrades = allow_upgrades
         self.upgrade_timeout = upgrade_timeout
         self.max_payload_packets = max_payload_packets
+        self.max_pending_bytes = int(max_pending_bytes)
         self.sessions: dict[str, EngineConnection] = {}
         self._handlers: dict[str, list[Handler]] = {}
+        #: Runs every heartbeat and timeout of this server in one greenlet.
+        self.timers = TimerService()
 
     # -- API --------------------------------------------------------------------------------
 
@@ -560,7 +622,7 @@ class EngineServer:
         """Send 101 (through our handler) or take gevent-websocket's socket."""
         upgrade = environ.get(UPGRADE_KEY)
         if upgrade is not None:
-            return upgrade(max_message_size=self.max_http_buffer_size)
+            return upgrade(max_message_size=self.max_http_buffer_size, max_pending=self.max_pending_bytes)
         ws = environ.get("wsgi.websocket")
         if ws is not None:
             return GeventWebSocketAdapter(ws, max_message_size=self.max_http_buffer_size)

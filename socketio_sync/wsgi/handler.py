@@ -78,7 +78,7 @@ class WebSocketHandlerMixin:
             environ[UPGRADE_KEY] = self._upgrade_websocket
         return environ
 
-    def _upgrade_websocket(self, *, max_message_size: int) -> WsprotoWebSocket:
+    def _upgrade_websocket(self, *, max_message_size: int, max_pending: int = 16_000_000) -> WsprotoWebSocket:
         accept = websocket_accept(self.environ)
         self.start_response(  # type: ignore[attr-defined]
             "101 Switching Protocols",
@@ -86,7 +86,8 @@ class WebSocketHandlerMixin:
         )
         self.write(b"")  # type: ignore[attr-defined]  # sends the 101 now
         self.close_connection = True
-        return WsprotoWebSocket(self.socket, self.rfile, max_message_size=max_message_size)
+        return WsprotoWebSocket(self.socket, self.rfile, max_message_size=max_message_size,
+                                max_pending=max_pending)
 
 
 class WebSocketHandler(WebSocketHandlerMixin, pywsgi.WSGIHandler):

@@ -13,24 +13,25 @@ from __future__ import annotations
 
 import logging
 import socket as _socket
+import struct
 from typing import Any, Protocol
 
+import gevent
 from gevent.lock import Semaphore
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
-__all__ = ["WebSocketTransport", "WsprotoWebSocket", "GeventWebSocketAdapter", "MessageTooBig"]
+__all__ = [
+    "WebSocketTransport", "WsprotoWebSocket", "GeventWebSocketAdapter", "MessageTooBig", "frame",
+    "frame_message",
+]
 
 log = logging.getLogger("socketio_sync.websocket")
 
 _SOCKET_ERRORS = (OSError, _socket.error)
-
-
-def _message(data: str | bytes) -> Message[Any]:
-    return TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
 
 
 class MessageTooBig(Exception):
@@ -47,67 +48,146 @@ class WebSocketTransport(Protocol):
     def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
+def frame(payload: bytes, opcode: int) -> bytes:
+    """A final, unmasked frame as a server sends it (RFC 6455 section 5.2).
+
+    Server frames carry no mask, so the bytes are the same for every recipient of a
+    broadcast: they are built once. Reading (masks, fragments, control frames, UTF-8
+    checks) is left to wsproto.
+    """
+    n = len(payload)
+    if n < 126:
+        return bytes((0x80 | opcode, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x80 | opcode, 126, n) + payload
+    return struct.pack("!BBQ", 0x80 | opcode, 127, n) + payload
+
+
+def frame_message(data: str | bytes) -> bytes:
+    """A whole WebSocket message: text for ``str``, binary for ``bytes``."""
+    if isinstance(data, str):
+        return frame(data.encode("utf-8"), 0x1)
+    return frame(data, 0x2)
+
+
 class WsprotoWebSocket:
     """A server-side WebSocket on a connected socket, after the ``101`` went out.
+
+    Writing never blocks the caller: :meth:`write` sends what the socket takes at once and
+    leaves the rest to a drain greenlet, which exists only while there is a backlog. A
+    client that lets more than ``max_pending`` bytes pile up is disconnected.
 
     :param sock: the connected gevent socket.
     :param rfile: a buffered reader on ``sock`` that may hold bytes already read.
     :param max_message_size: bytes allowed in one message (all its frames together).
+    :param max_pending: bytes allowed to wait for a slow reader.
     """
 
     READ_SIZE = 65536
+    #: This transport takes pre-built frames (:meth:`write`).
+    raw = True
 
-    def __init__(self, sock: Any, rfile: Any, *, max_message_size: int) -> None:
+    def __init__(self, sock: Any, rfile: Any, *, max_message_size: int, max_pending: int = 16_000_000) -> None:
         self.sock = sock
+        self._nowait_sock = getattr(sock, "_sock", None)  # gevent's non-blocking socket underneath
         self.rfile = rfile
         self.max_message_size = max_message_size
+        self.max_pending = max_pending
         self.conn = Connection(ConnectionType.SERVER)
         self.closed = False
         self.close_code: int | None = None
         self._events: Any = iter(())
         self._parts: list[Any] = []
         self._size = 0
-        self._lock = Semaphore()
+        self._backlog: list[bytes] = []
+        self._backlog_size = 0
+        self._drainer: gevent.Greenlet | None = None
+        self._close_after_drain: tuple[int, str] | None = None
 
-    def _write(self, data: bytes) -> None:
-        if not data:
+    # -- writing ----------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Send frames without blocking; what the socket does not take waits in order."""
+        if self.closed or not data:
             return
-        with self._lock:
-            self.sock.sendall(data)
+        if self._drainer is None:
+            sent = 0
+            if self._nowait_sock is not None:
+                try:
+                    sent = self._nowait_sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    log.debug("WebSocket write failed: %s", exc)
+                    self._abort()
+                    return
+            if sent == len(data):
+                return
+            data = data[sent:]
+            self._drainer = gevent.spawn(self._drain)
+        self._backlog.append(data)
+        self._backlog_size += len(data)
+        if self._backlog_size > self.max_pending:
+            log.info("WebSocket peer is not reading (%d bytes pending); closing", self._backlog_size)
+            self._abort()
+
+    def _drain(self) -> None:
+        try:
+            while self._backlog and not self.closed:
+                data = b"".join(self._backlog)
+                self._backlog.clear()
+                self._backlog_size = 0
+                self.sock.sendall(data)
+        except OSError as exc:
+            log.debug("WebSocket write failed: %s", exc)
+            self._abort()
+        finally:
+            self._drainer = None
+        if self._close_after_drain is not None and not self.closed:
+            self.close(*self._close_after_drain)
 
     def send(self, data: str | bytes) -> None:
         if self.closed:
             raise ConnectionError("WebSocket is closed")
-        try:
-            out = self.conn.send(_message(data))
-        except WsLocalProtocolError as exc:
-            raise ConnectionError(str(exc)) from exc
-        self._write(out)
+        self.write(frame_message(data))
 
     def send_many(self, items: list[str | bytes]) -> None:
-        """Frame several messages and write them with one system call."""
         if self.closed:
             raise ConnectionError("WebSocket is closed")
-        try:
-            out = b"".join(self.conn.send(_message(d)) for d in items)
-        except WsLocalProtocolError as exc:
-            raise ConnectionError(str(exc)) from exc
-        self._write(out)
+        self.write(b"".join(frame_message(d) for d in items))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame after anything still pending, then shut the socket down."""
         if self.closed:
             return
-        self.closed = True
+        if self._drainer is not None:
+            self._close_after_drain = (code, reason)
+            return
         self.close_code = code
         try:
             if self.conn.state is ConnectionState.OPEN:
-                self._write(self.conn.send(CloseConnection(code=code, reason=reason or None)))
-        except (WsLocalProtocolError, *_SOCKET_ERRORS):
+                self.write(self.conn.send(CloseConnection(code=code, reason=reason or None)))
+        except WsLocalProtocolError:
             pass
+        if self._drainer is not None:
+            self._close_after_drain = (code, reason)
+            return
+        self.closed = True
+        self._shutdown()
+
+    def _abort(self) -> None:
+        self.closed = True
+        self._backlog.clear()
+        self._backlog_size = 0
+        self._shutdown()
+
+    def _shutdown(self) -> None:
         try:
             self.sock.shutdown(_socket.SHUT_RDWR)
         except _SOCKET_ERRORS:
             pass
+
+    # -- reading ----------------------------------------------------------------------------
 
     def receive(self) -> str | bytes | None:
         """The next whole message, or ``None`` once the connection is closed.
@@ -129,18 +209,19 @@ class WsprotoWebSocket:
                             return parts[0] if len(parts) == 1 else "".join(parts)
                         return parts[0] if len(parts) == 1 else b"".join(parts)
                 elif isinstance(event, Ping):
-                    try:
-                        self._write(self.conn.send(event.response()))
-                    except _SOCKET_ERRORS:
-                        pass
+                    self.write(self.conn.send(event.response()))
                 elif isinstance(event, CloseConnection):
                     self.close_code = event.code
                     try:
                         if self.conn.state is not ConnectionState.CLOSED:
-                            self._write(self.conn.send(event.response()))
-                    except (WsLocalProtocolError, *_SOCKET_ERRORS):
+                            self.write(self.conn.send(event.response()))
+                    except WsLocalProtocolError:
                         pass
-                    self.closed = True
+                    if self._drainer is not None:
+                        self._close_after_drain = (event.code, "")
+                    else:
+                        self.closed = True
+                        self._shutdown()
                     return None
             if self.closed:
                 return None
@@ -166,6 +247,9 @@ class GeventWebSocketAdapter:
     That handler already sent ``101`` and buffers whole messages before we see them,
     so the size limit can only be checked after the fact.
     """
+
+    #: Writes go through gevent-websocket's ``send``, one message at a time.
+    raw = False
 
     def __init__(self, ws: Any, *, max_message_size: int) -> None:
         self.ws = ws
