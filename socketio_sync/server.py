@@ -44,6 +44,8 @@ class Server:
     :param transports: ``("polling", "websocket")`` or a subset.
     :param allow_upgrades: offer the polling -> WebSocket upgrade.
     :param upgrade_timeout: seconds to finish an upgrade once probed.
+    :param max_pending_bytes: bytes allowed to wait for a WebSocket client that does not
+        read (a stalled or malicious peer); past that it is disconnected.
     :param max_attachments: binary attachments allowed in one packet.
     :param adapter: an :class:`Adapter` subclass (or factory ``nsp -> Adapter``) for rooms.
     :param json: a module-like object with ``dumps``/``loads`` (default: the stdlib's).
@@ -61,6 +63,7 @@ class Server:
         transports: Iterable[str] = ("polling", "websocket"),
         allow_upgrades: bool = True,
         upgrade_timeout: float = 10.0,
+        max_pending_bytes: int = 16_000_000,
         max_attachments: int = sio.DEFAULT_MAX_ATTACHMENTS,
         adapter: type[Adapter] | Callable[[Namespace], Adapter] = InMemoryAdapter,
         json: Any = None,
@@ -83,7 +86,7 @@ class Server:
             ping_interval=ping_interval, ping_timeout=ping_timeout,
             max_http_buffer_size=max_http_buffer_size, cors_allowed_origins=cors_allowed_origins,
             cors_credentials=cors_credentials, transports=transports, allow_upgrades=allow_upgrades,
-            upgrade_timeout=upgrade_timeout,
+            upgrade_timeout=upgrade_timeout, max_pending_bytes=max_pending_bytes,
         )
         self.engine.on("connection", self._on_engine_connection)
         self._namespaces: dict[str, Namespace] = {}
