@@ -113,7 +113,8 @@ class Namespace:
     def server_side_call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
         """Blocking :meth:`server_side_emit` with acks: the other servers' answers.
 
-        :raises AckTimeout: if some server did not answer within ``timeout``.
+        :raises RequestTimeout: if some server did not answer within ``timeout``; its
+            ``responses`` holds the answers that came.
         """
         result: AsyncResult = AsyncResult()
         self.server_side_emit(event, *args, callback=lambda err, res: result.set((err, res)), timeout=timeout)

@@ -25,6 +25,7 @@ import json
 import logging
 import secrets
 import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import gevent
@@ -84,7 +85,20 @@ def _unpackb(data: bytes) -> Any:
     msgpack = _import_msgpack()
     # strict_map_key=False: a JS object may come with non-string keys. unpackb caps every
     # length by the size of ``data``, so a forged header cannot allocate more than that.
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3)
+
+
+def _js_values(value: Any) -> Any:
+    """Turn what a Node publisher can put in MessagePack but JSON cannot carry into what
+    Node's own clients would get: a ``Date`` (MessagePack timestamp) becomes its
+    ``toJSON()`` string, ``2024-01-02T03:04:05.678Z``."""
+    if isinstance(value, list):
+        return [_js_values(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _js_values(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value
 
 
 def _dumps(obj: Any) -> str:
@@ -109,8 +123,10 @@ def _raw_opts(opts: BroadcastOptions) -> dict[str, Any]:
 def _opts_from(raw: Any) -> BroadcastOptions:
     if not isinstance(raw, dict):
         raise ValueError("opts is not a map")
-    rooms = raw.get("rooms") or []
-    except_rooms = raw.get("except") or []
+    rooms = raw.get("rooms")
+    except_rooms = raw.get("except")
+    rooms = [] if rooms is None else rooms  # only a missing list means "every socket"
+    except_rooms = [] if except_rooms is None else except_rooms
     if not isinstance(rooms, list) or not isinstance(except_rooms, list):
         raise ValueError("rooms/except are not lists")
     return BroadcastOptions(frozenset(str(r) for r in rooms), frozenset(str(r) for r in except_rooms), {})
@@ -134,7 +150,7 @@ def _packet_from(raw: Any, nsp: str) -> sio.Packet:
         raise ValueError("packet data is not [event, ...]")
     if raw.get("nsp", "/") != nsp:
         raise ValueError("packet for another namespace")
-    return sio.Packet(sio.PacketType.EVENT, nsp, data)
+    return sio.Packet(sio.PacketType.EVENT, nsp, _js_values(data))
 
 
 class RedisAdapter:
@@ -322,7 +338,9 @@ class RedisAdapter:
                         adapter._on_response(data)
                         return
                     if channel == adapter.request_channel:
-                        gevent.spawn(adapter._on_request_safe, data)
+                        # In the listener, in order: a join published before a broadcast
+                        # must be applied before that broadcast arrives.
+                        adapter._on_request_safe(data)
                         return
             except Exception as exc:
                 self.stats["dropped"] += 1
@@ -466,6 +484,10 @@ class RedisNamespaceAdapter(Adapter):
     def _publish_request(self, request: dict[str, Any]) -> None:
         self.bus.publish(self.request_channel, _dumps({"uid": self.uid, **request}))
 
+    def _spawn_response(self, request: dict[str, Any], response: bytes | str) -> None:
+        """Publish an answer without holding up the listener."""
+        gevent.spawn(self._publish_response, request, response)
+
     def _publish_response(self, request: dict[str, Any], response: bytes | str) -> None:
         channel = self.response_channel
         if self.bus.publish_on_specific_response_channel and isinstance(request.get("uid"), str):
@@ -508,11 +530,11 @@ class RedisNamespaceAdapter(Adapter):
             if from_self or request_id in self._requests:
                 return
             sids = list(Adapter.target_sids(self, BroadcastOptions(frozenset(request.get("rooms") or ()))))
-            self._publish_response(request, _dumps({"requestId": request_id, "sockets": sids}))
+            self._spawn_response(request, _dumps({"requestId": request_id, "sockets": sids}))
         elif rtype == RequestType.ALL_ROOMS:
             if from_self or request_id in self._requests:
                 return
-            self._publish_response(request, _dumps({"requestId": request_id, "rooms": list(self.rooms)}))
+            self._spawn_response(request, _dumps({"requestId": request_id, "rooms": list(self.rooms)}))
         elif rtype in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE, RequestType.REMOTE_DISCONNECT):
             if from_self:
                 return
@@ -534,7 +556,7 @@ class RedisNamespaceAdapter(Adapter):
                 sock.leave(str(request.get("room")))
             else:
                 sock.disconnect(bool(request.get("close")))
-            self._publish_response(request, _dumps({"requestId": request_id}))
+            self._spawn_response(request, _dumps({"requestId": request_id}))
         elif rtype == RequestType.REMOTE_FETCH:
             if from_self or request_id in self._requests:
                 return
@@ -550,7 +572,11 @@ class RedisNamespaceAdapter(Adapter):
                     "rooms": sorted(sock.rooms),
                     "data": sock.data,
                 })
-            self._publish_response(request, _dumps({"requestId": request_id, "sockets": sockets}))
+            try:
+                response: bytes | str = _dumps({"requestId": request_id, "sockets": sockets})
+            except TypeError:  # bytes in socket.data: MessagePack carries them (Node decodes both)
+                response = _packb({"requestId": request_id, "sockets": sockets})
+            self._spawn_response(request, response)
         elif rtype == RequestType.SERVER_SIDE_EMIT:
             if from_self:
                 return
@@ -558,7 +584,7 @@ class RedisNamespaceAdapter(Adapter):
             if not isinstance(args, list):
                 raise ValueError("server-side emit without a data list")
             if request_id is None:
-                self.nsp._on_server_side_emit(args)
+                gevent.spawn(self.nsp._on_server_side_emit, args)  # user code: may block
                 return
             answered: list[bool] = []
 
@@ -569,9 +595,8 @@ class RedisNamespaceAdapter(Adapter):
                 self.bus.publish(self.response_channel, _dumps(
                     {"type": RequestType.SERVER_SIDE_EMIT, "requestId": request_id, "data": value}))
 
-            self.nsp._on_server_side_emit(args, ack)
-            if not answered:
-                ack(None)
+            # Like the Node server, a server with no handler for the event does not answer.
+            gevent.spawn(self.nsp._on_server_side_emit, args, ack)
         elif rtype == RequestType.BROADCAST:
             if request_id in self._ack_requests or from_self:
                 return
@@ -582,11 +607,11 @@ class RedisNamespaceAdapter(Adapter):
                 opts = BroadcastOptions(opts.rooms, opts.except_rooms, {"timeout": timeout_ms / 1000})
 
             def on_count(count: int) -> None:
-                self._publish_response(request, _dumps({
+                self._spawn_response(request, _dumps({
                     "type": RequestType.BROADCAST_CLIENT_COUNT, "requestId": request_id, "clientCount": count}))
 
             def on_ack(value: Any) -> None:
-                self._publish_response(request, _packb({
+                self._spawn_response(request, _packb({
                     "type": RequestType.BROADCAST_ACK, "requestId": request_id, "packet": value}))
 
             Adapter.broadcast_with_ack(self, packet, opts, on_count, on_ack)

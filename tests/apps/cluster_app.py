@@ -27,9 +27,9 @@ import socketio_sync
 
 
 def build(redis_url: str, name: str = "", slow_delay: float = 3.0, requests_timeout: float = 2.0,
-          **options: Any) -> socketio_sync.WSGIApp:
+          adapter_options: dict[str, Any] | None = None, **options: Any) -> socketio_sync.WSGIApp:
     options.setdefault("cors_allowed_origins", "*")
-    adapter = socketio_sync.RedisAdapter(redis_url, requests_timeout=requests_timeout)
+    adapter = socketio_sync.RedisAdapter(redis_url, requests_timeout=requests_timeout, **(adapter_options or {}))
     io = socketio_sync.Server(adapter=adapter, **options)
     server_name = name or f"pid{os.getpid()}"
     received: list[list[Any]] = []
