@@ -145,7 +145,10 @@ def build(redis_url: str, name: str = "", slow_delay: float = 3.0, requests_time
         @socket.on("op")
         def op(spec: dict[str, Any]) -> Any:
             """Run a server operation described by the client; return its result."""
-            return run_op(socket, spec)
+            try:
+                return run_op(socket, spec)
+            except socketio_sync.PublishError as exc:
+                return {"publish_error": str(exc)}
 
     @io.on("ping-servers")
     def ping_servers(*args: Any) -> Any:

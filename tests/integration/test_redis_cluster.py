@@ -865,3 +865,25 @@ def test_wrong_typed_room_lists_are_dropped(live_server: Any, redis_server: Any,
     for client in chat:
         assert nc.events(client, "disconnect") == []
         assert nc.messages(client, "junk-event") == []
+
+
+@pytest.mark.parametrize("mode", ["drop", "raise"])
+def test_publishing_while_redis_is_down(live_server: Any, redis_server: Any, node_clients: NodeClients,
+                                        mode: str) -> None:
+    """``on_publish_error``: "drop" logs and goes on (local clients still get the emit);
+    "raise" makes the emitting call raise PublishError. Either way the server lives on."""
+    nc = node_clients
+    servers = start_cluster(live_server, redis_server.url, ["A"], adapter_options={"on_publish_error": mode})
+    connect_all(nc, {"a1": servers[0]})
+    redis_server.stop()
+    answer = op(nc, "a1", kind="emit", event="during-outage", args=[1])
+    if mode == "drop":
+        assert answer == "done"
+        assert nc.wait_for_event("a1", "during-outage") == [1]
+    else:
+        assert "cannot publish to Redis" in answer["publish_error"]
+        assert nc.messages("a1", "during-outage") == []
+    # local operations keep working, and the server process is alive
+    assert op(nc, "a1", kind="emit", local=True, event="local-only", args=[2]) == "done"
+    assert nc.wait_for_event("a1", "local-only") == [2]
+    assert servers[0].alive()
