@@ -19,7 +19,7 @@ from typing import Any
 from gevent import pywsgi
 
 from .engine import UPGRADE_KEY, HandshakeError
-from .websocket import WsprotoWebSocket
+from .websocket import ServerWebSocket
 
 __all__ = ["WebSocketHandler", "set_nodelay"]
 
@@ -78,7 +78,7 @@ class WebSocketHandlerMixin:
             environ[UPGRADE_KEY] = self._upgrade_websocket
         return environ
 
-    def _upgrade_websocket(self, *, max_message_size: int, max_pending: int = 16_000_000) -> WsprotoWebSocket:
+    def _upgrade_websocket(self, *, max_message_size: int, max_pending: int = 16_000_000) -> ServerWebSocket:
         accept = websocket_accept(self.environ)
         self.start_response(  # type: ignore[attr-defined]
             "101 Switching Protocols",
@@ -86,7 +86,7 @@ class WebSocketHandlerMixin:
         )
         self.write(b"")  # type: ignore[attr-defined]  # sends the 101 now
         self.close_connection = True
-        return WsprotoWebSocket(self.socket, self.rfile, max_message_size=max_message_size,
+        return ServerWebSocket(self.socket, self.rfile, max_message_size=max_message_size,
                                 max_pending=max_pending)
 
 

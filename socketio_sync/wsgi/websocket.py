@@ -2,7 +2,8 @@
 
 Two implementations share one small interface (``receive``, ``send``, ``close``):
 
-* :class:`WsprotoWebSocket` frames messages with wsproto over the raw socket that
+* :class:`ServerWebSocket` speaks WebSocket (with the ``websockets`` library's
+  sans-I/O protocol for reading) over the raw socket that
   :class:`socketio_sync.wsgi.handler.WebSocketHandler` hands over after *it* validated
   the request and sent ``101``. It enforces ``max_message_size`` while reading, before
   a message is buffered.
@@ -18,14 +19,15 @@ from typing import Any, Protocol
 
 import gevent
 from gevent.lock import Semaphore
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
-from wsproto.frame_protocol import CloseReason
-from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
-from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
+from collections import deque
+
+from websockets.exceptions import PayloadTooBig
+from websockets.frames import Frame, Opcode
+from websockets.protocol import SERVER, State
+from websockets.protocol import Protocol as WsProtocol
 
 __all__ = [
-    "WebSocketTransport", "WsprotoWebSocket", "GeventWebSocketAdapter", "MessageTooBig", "frame",
+    "WebSocketTransport", "ServerWebSocket", "GeventWebSocketAdapter", "MessageTooBig", "frame",
     "frame_message",
 ]
 
@@ -53,7 +55,7 @@ def frame(payload: bytes, opcode: int) -> bytes:
 
     Server frames carry no mask, so the bytes are the same for every recipient of a
     broadcast: they are built once. Reading (masks, fragments, control frames, UTF-8
-    checks) is left to wsproto.
+    checks) is left to the ``websockets`` library.
     """
     n = len(payload)
     if n < 126:
@@ -70,8 +72,12 @@ def frame_message(data: str | bytes) -> bytes:
     return frame(data, 0x2)
 
 
-class WsprotoWebSocket:
+class ServerWebSocket:
     """A server-side WebSocket on a connected socket, after the ``101`` went out.
+
+    Reading uses the sans-I/O protocol of the ``websockets`` library (C-accelerated
+    unmasking; frame validation, fragmentation rules, automatic pongs, the closing
+    handshake, and ``max_message_size`` enforced before a frame is buffered).
 
     Writing never blocks the caller: :meth:`write` sends what the socket takes at once and
     leaves the rest to a drain greenlet, which exists only while there is a backlog. A
@@ -93,12 +99,12 @@ class WsprotoWebSocket:
         self.rfile = rfile
         self.max_message_size = max_message_size
         self.max_pending = max_pending
-        self.conn = Connection(ConnectionType.SERVER)
+        self.proto = WsProtocol(SERVER, state=State.OPEN, max_size=max_message_size)
         self.closed = False
         self.close_code: int | None = None
-        self._events: Any = iter(())
-        self._parts: list[Any] = []
-        self._size = 0
+        self._frames: deque[Frame] = deque()
+        self._msg_opcode: Opcode | None = None
+        self._parts: list[bytes] = []
         self._backlog: list[bytes] = []
         self._backlog_size = 0
         self._drainer: gevent.Greenlet | None = None
@@ -146,6 +152,14 @@ class WsprotoWebSocket:
         if self._close_after_drain is not None and not self.closed:
             self.close(*self._close_after_drain)
 
+    def _flush_protocol(self) -> None:
+        """Write what the protocol produced (pongs, close frames); b"" means end of stream."""
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                self.write(chunk)
+            elif self._drainer is None:
+                self._half_close()
+
     def send(self, data: str | bytes) -> None:
         if self.closed:
             raise ConnectionError("WebSocket is closed")
@@ -163,17 +177,24 @@ class WsprotoWebSocket:
         if self._drainer is not None:
             self._close_after_drain = (code, reason)
             return
-        self.close_code = code
-        try:
-            if self.conn.state is ConnectionState.OPEN:
-                self.write(self.conn.send(CloseConnection(code=code, reason=reason or None)))
-        except WsLocalProtocolError:
-            pass
+        if self.close_code is None:
+            self.close_code = code
+        if self.proto.state is State.OPEN:
+            self.proto.send_close(code, reason)
+            for chunk in self.proto.data_to_send():
+                if chunk:
+                    self.write(chunk)
         if self._drainer is not None:
             self._close_after_drain = (code, reason)
             return
         self.closed = True
         self._shutdown()
+
+    def _half_close(self) -> None:
+        try:
+            self.sock.shutdown(_socket.SHUT_WR)
+        except _SOCKET_ERRORS:
+            pass
 
     def _abort(self) -> None:
         self.closed = True
@@ -192,37 +213,29 @@ class WsprotoWebSocket:
     def receive(self) -> str | bytes | None:
         """The next whole message, or ``None`` once the connection is closed.
 
-        :raises MessageTooBig: after closing the socket with 1009.
+        :raises MessageTooBig: after closing the connection with 1009.
         """
+        frames = self._frames
         while True:
-            for event in self._events:
-                if isinstance(event, (TextMessage, BytesMessage)):
-                    self._size += len(event.data)
-                    if self._size > self.max_message_size:
-                        self._parts = []
-                        self.close(CloseReason.MESSAGE_TOO_BIG, "message too big")
-                        raise MessageTooBig(f"WebSocket message over {self.max_message_size} bytes")
-                    self._parts.append(event.data)
-                    if event.message_finished:
-                        parts, self._parts, self._size = self._parts, [], 0
-                        if isinstance(event, TextMessage):
-                            return parts[0] if len(parts) == 1 else "".join(parts)
-                        return parts[0] if len(parts) == 1 else b"".join(parts)
-                elif isinstance(event, Ping):
-                    self.write(self.conn.send(event.response()))
-                elif isinstance(event, CloseConnection):
-                    self.close_code = event.code
-                    try:
-                        if self.conn.state is not ConnectionState.CLOSED:
-                            self.write(self.conn.send(event.response()))
-                    except WsLocalProtocolError:
-                        pass
-                    if self._drainer is not None:
-                        self._close_after_drain = (event.code, "")
-                    else:
-                        self.closed = True
-                        self._shutdown()
+            while frames:
+                frame = frames.popleft()
+                opcode = frame.opcode
+                if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                    if frame.fin:
+                        return self._message(opcode, [frame.data])
+                    self._msg_opcode = opcode
+                    self._parts = [frame.data]
+                elif opcode is Opcode.CONT:
+                    self._parts.append(frame.data)
+                    if frame.fin and self._msg_opcode is not None:
+                        parts, self._parts = self._parts, []
+                        opcode, self._msg_opcode = self._msg_opcode, None
+                        return self._message(opcode, parts)
+                elif opcode is Opcode.CLOSE:
+                    self.close_code = self.proto.close_rcvd.code if self.proto.close_rcvd else 1005
+                    self._finish()
                     return None
+                # PING is answered by the protocol (flushed below); PONG needs nothing
             if self.closed:
                 return None
             try:
@@ -230,15 +243,44 @@ class WsprotoWebSocket:
             except _SOCKET_ERRORS:
                 data = b""
             if not data:
-                self.closed = True
+                self.proto.receive_eof()
+                self._finish()
                 return None
-            try:
-                self.conn.receive_data(data)
-                self._events = self.conn.events()
-            except WsRemoteProtocolError as exc:
+            self.proto.receive_data(data)
+            frames.extend(self.proto.events_received())
+            exc = self.proto.parser_exc
+            if exc is not None:
+                if isinstance(exc, PayloadTooBig):
+                    self.close_code = 1009
+                    self._finish()
+                    raise MessageTooBig(f"WebSocket message over {self.max_message_size} bytes")
                 log.info("WebSocket protocol error from peer: %s", exc)
-                self.close(CloseReason.PROTOCOL_ERROR, "protocol error")
+                self._finish()
                 return None
+            self._flush_protocol()
+
+    def _message(self, opcode: Opcode, parts: list[bytes]) -> str | bytes | None:
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if opcode is Opcode.BINARY:
+            return bytes(data)
+        try:
+            return bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            log.info("WebSocket text message is not UTF-8; closing")
+            self.close(1007, "invalid UTF-8")
+            return None
+
+    def _finish(self) -> None:
+        """The peer closed, broke the protocol or went away: send what the protocol has
+        to say (a close frame) and shut the socket down after it."""
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                self.write(chunk)
+        if self._drainer is not None:
+            self._close_after_drain = (self.close_code or 1000, "")
+            return
+        self.closed = True
+        self._shutdown()
 
 
 class GeventWebSocketAdapter:
