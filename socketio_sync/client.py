@@ -135,7 +135,7 @@ class Client:
         if queue is None:
             queue = self._queues[nsp] = deque()
             queue.append((fn, args))
-            gevent.spawn(self._run_queue, nsp, queue)
+            self.server.workers.submit(self._run_queue, nsp, queue)
         else:
             queue.append((fn, args))
 

@@ -12,6 +12,7 @@ from .client import Client
 from .namespace import Namespace
 from .socket import Socket
 from .wsgi.engine import EngineConnection, EngineServer
+from .wsgi.workers import WorkerPool
 
 __all__ = ["Server"]
 
@@ -89,6 +90,8 @@ class Server:
             upgrade_timeout=upgrade_timeout, max_pending_bytes=max_pending_bytes,
         )
         self.engine.on("connection", self._on_engine_connection)
+        #: Reusable greenlets that run event handlers.
+        self.workers = WorkerPool()
         self._namespaces: dict[str, Namespace] = {}
         self.sockets = self.of("/")
 

@@ -281,7 +281,7 @@ class Socket:
         if isinstance(callback, _CallWaiter):
             callback(*args)
         else:
-            gevent.spawn(_run_callback, callback, args)
+            self.server.workers.submit(_run_callback, callback, args)
 
     def _fire(self, event: str, *args: Any) -> None:
         for fn in list(self._handlers.get(event, ())):
