@@ -107,15 +107,41 @@ class ServerWebSocket:
         self._parts: list[bytes] = []
         self._backlog: list[bytes] = []
         self._backlog_size = 0
+        self._pending: list[bytes] = []
+        self._loop = gevent.get_hub().loop
         self._drainer: gevent.Greenlet | None = None
         self._close_after_drain: tuple[int, str] | None = None
 
     # -- writing ----------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Send frames without blocking; what the socket does not take waits in order."""
+        """Queue frames; they leave together once the current greenlet yields to the hub
+        (so a burst of broadcasts to one client costs one system call), without blocking:
+        what the socket does not take waits in order for a drain greenlet."""
         if self.closed or not data:
             return
+        if self._drainer is None:
+            pending = self._pending
+            pending.append(data)
+            if len(pending) == 1:
+                self._loop.run_callback(self._flush_pending)
+            return
+        self._write_now(data)
+
+    def _flush_pending(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        self._write_now(data)
+
+    def _write_now(self, data: bytes) -> None:
+        if self.closed or not data:
+            return
+        if self._pending:  # keep the order: anything queued earlier goes first
+            data = b"".join(self._pending) + data
+            self._pending.clear()
         if self._drainer is None:
             sent = 0
             if self._nowait_sock is not None:
@@ -157,8 +183,10 @@ class ServerWebSocket:
         for chunk in self.proto.data_to_send():
             if chunk:
                 self.write(chunk)
-            elif self._drainer is None:
-                self._half_close()
+            else:
+                self._flush_pending()
+                if self._drainer is None:
+                    self._half_close()
 
     def send(self, data: str | bytes) -> None:
         if self.closed:
@@ -174,6 +202,7 @@ class ServerWebSocket:
         """Send a close frame after anything still pending, then shut the socket down."""
         if self.closed:
             return
+        self._flush_pending()
         if self._drainer is not None:
             self._close_after_drain = (code, reason)
             return
@@ -183,7 +212,7 @@ class ServerWebSocket:
             self.proto.send_close(code, reason)
             for chunk in self.proto.data_to_send():
                 if chunk:
-                    self.write(chunk)
+                    self._write_now(chunk)
         if self._drainer is not None:
             self._close_after_drain = (code, reason)
             return
@@ -198,6 +227,7 @@ class ServerWebSocket:
 
     def _abort(self) -> None:
         self.closed = True
+        self._pending.clear()
         self._backlog.clear()
         self._backlog_size = 0
         self._shutdown()
@@ -273,9 +303,10 @@ class ServerWebSocket:
     def _finish(self) -> None:
         """The peer closed, broke the protocol or went away: send what the protocol has
         to say (a close frame) and shut the socket down after it."""
+        self._flush_pending()
         for chunk in self.proto.data_to_send():
             if chunk:
-                self.write(chunk)
+                self._write_now(chunk)
         if self._drainer is not None:
             self._close_after_drain = (self.close_code or 1000, "")
             return
