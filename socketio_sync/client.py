@@ -7,7 +7,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
-import gevent
 
 from . import sio
 from .exceptions import ConnectionRefused, RemoteProtocolError

@@ -10,7 +10,6 @@ from .adapters import Adapter, InMemoryAdapter
 from .broadcast import BroadcastOperator, RoomArg
 from .client import Client
 from .namespace import Namespace
-from .socket import Socket
 from .wsgi.engine import EngineConnection, EngineServer
 from .wsgi.workers import WorkerPool
 

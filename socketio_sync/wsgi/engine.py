@@ -16,7 +16,7 @@ import gevent
 from gevent.event import Event as GEvent
 
 from .. import eio
-from ..exceptions import LocalProtocolError, RemoteProtocolError
+from ..exceptions import RemoteProtocolError
 from ..eio import CloseReason, MessageReceived, Packet, PacketType, SessionClosed, Upgraded
 from .timers import TimerService
 from .websocket import GeventWebSocketAdapter, MessageTooBig, frame_message

@@ -22,7 +22,7 @@ from gevent.lock import Semaphore
 from collections import deque
 
 from websockets.exceptions import PayloadTooBig
-from websockets.frames import Frame, Opcode
+from websockets.frames import Opcode
 from websockets.protocol import SERVER, State
 from websockets.protocol import Protocol as WsProtocol
 
@@ -102,9 +102,9 @@ class ServerWebSocket:
         self.proto = WsProtocol(SERVER, state=State.OPEN, max_size=max_message_size)
         self.closed = False
         self.close_code: int | None = None
-        self._frames: deque[Frame] = deque()
+        self._frames: deque[Any] = deque()  # Frame objects (events_received is typed wider)
         self._msg_opcode: Opcode | None = None
-        self._parts: list[bytes] = []
+        self._parts: list[Any] = []  # bytes-like frame payloads
         self._backlog: list[bytes] = []
         self._backlog_size = 0
         self._pending: list[bytes] = []
@@ -289,7 +289,7 @@ class ServerWebSocket:
                 return None
             self._flush_protocol()
 
-    def _message(self, opcode: Opcode, parts: list[bytes]) -> str | bytes | None:
+    def _message(self, opcode: Opcode, parts: list[Any]) -> str | bytes | None:
         data = parts[0] if len(parts) == 1 else b"".join(parts)
         if opcode is Opcode.BINARY:
             return bytes(data)
