@@ -269,7 +269,11 @@ class ServerWebSocket:
             if self.closed:
                 return None
             try:
-                data = self.rfile.read1(self.READ_SIZE) if self.rfile is not None else self.sock.recv(self.READ_SIZE)
+                data = self._buffered() if self.rfile is not None else b""
+                if not data:
+                    # recv() waits for readability before it allocates its buffer: an idle
+                    # connection holds no read buffer (read1 on the file would hold 64 KiB).
+                    data = self.sock.recv(self.READ_SIZE)
             except _SOCKET_ERRORS:
                 data = b""
             if not data:
@@ -288,6 +292,19 @@ class ServerWebSocket:
                 self._finish()
                 return None
             self._flush_protocol()
+
+    def _buffered(self) -> bytes:
+        """Bytes the HTTP request reader had already taken from the socket (a client that
+        sent frames right behind its handshake), once; without waiting for more."""
+        rfile, self.rfile = self.rfile, None
+        timeout = self.sock.gettimeout()
+        self.sock.settimeout(0.0)
+        try:
+            return rfile.read1(self.READ_SIZE) or b""
+        except (BlockingIOError, _socket.timeout, OSError, ValueError):
+            return b""
+        finally:
+            self.sock.settimeout(timeout)
 
     def _message(self, opcode: Opcode, parts: list[Any]) -> str | bytes | None:
         data = parts[0] if len(parts) == 1 else b"".join(parts)
