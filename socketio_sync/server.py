@@ -91,6 +91,10 @@ class Server:
         self.engine.on("connection", self._on_engine_connection)
         #: Reusable greenlets that run event handlers.
         self.workers = WorkerPool()
+        #: ``fn(socket) -> context manager`` entered around every call of application code
+        #: for a socket (middlewares, connection, event, disconnect and ack handlers); the
+        #: Flask integration puts an app and request context built from the handshake here.
+        self.handler_context: Callable[[Any], Any] | None = None
         self._namespaces: dict[str, Namespace] = {}
         self.sockets = self.of("/")
 

@@ -281,9 +281,17 @@ class Socket:
         if isinstance(callback, _CallWaiter):
             callback(*args)
         else:
-            self.server.workers.submit(_run_callback, callback, args)
+            self.server.workers.submit(_run_callback, callback, args, self)
 
     def _fire(self, event: str, *args: Any) -> None:
+        context = self.server.handler_context
+        if context is not None and self._handlers.get(event):
+            with context(self):
+                self._fire_now(event, *args)
+        else:
+            self._fire_now(event, *args)
+
+    def _fire_now(self, event: str, *args: Any) -> None:
         for fn in list(self._handlers.get(event, ())):
             try:
                 fn(*args)
@@ -306,9 +314,14 @@ class Socket:
         self._fire("disconnect", reason)
 
 
-def _run_callback(callback: Callable[..., Any], args: list[Any]) -> None:
+def _run_callback(callback: Callable[..., Any], args: list[Any], socket: Socket) -> None:
     try:
-        callback(*args)
+        context = socket.server.handler_context
+        if context is None:
+            callback(*args)
+        else:
+            with context(socket):
+                callback(*args)
     except Exception:
         log.exception("error in ack callback %r", callback)
 
