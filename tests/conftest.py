@@ -18,16 +18,27 @@ ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def missing_dependency(msg: str) -> None:
+    """A tool or package the test needs is absent: skip locally, fail under CI=true."""
+    if IN_CI:
+        pytest.fail(f"{msg} (CI=true: a missing dependency is a failure, not a skip)")
+    pytest.skip(msg)
+
+
+def require_path(path: Path, msg: str) -> Path:
+    """``path`` must exist (an npm package, a bundle); else :func:`missing_dependency`."""
+    if not path.exists():
+        missing_dependency(msg)
+    return path
+
+
 def require_tool(name: str, *candidates: str) -> str:
     """Return the path of an external tool; skip locally, fail under CI=true."""
     for cand in (name, *candidates):
         path = shutil.which(cand)
         if path:
             return path
-    msg = f"{name} is not installed"
-    if IN_CI:
-        pytest.fail(f"{msg} (CI=true: a missing tool is a failure, not a skip)")
-    pytest.skip(msg)
+    missing_dependency(f"{name} is not installed")
     raise AssertionError("unreachable")
 
 

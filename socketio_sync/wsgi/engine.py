@@ -148,9 +148,6 @@ class EngineConnection:
         else:
             self._wake.set()  # a pending GET, or the writer of a gevent-websocket socket
 
-    def _start_timer(self) -> None:
-        self._schedule_timer()
-
     def _schedule_timer(self) -> None:
         deadline = self.session.get_timer()
         if deadline is not None:
@@ -228,7 +225,7 @@ class EngineConnection:
         try:
             while True:
                 if session.state is eio.SessionState.UPGRADING:
-                    return 200, eio.encode_payload([eio.Packet(PacketType.NOOP)])
+                    return 200, eio.encode_payload([session.noop_for_poll()])
                 if session.has_outgoing():
                     packets = session.take_outgoing(self.server.max_poll_packets)
                     if len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
@@ -240,7 +237,7 @@ class EngineConnection:
                     return 200, eio.encode_payload(packets)
                 if session.closed:
                     # Closed by the client (a CLOSE packet): release the poll with a NOOP.
-                    return 200, eio.encode_payload([eio.Packet(PacketType.NOOP)])
+                    return 200, eio.encode_payload([session.noop_for_poll()])
                 self._wake.clear()
                 self._wake.wait()
         finally:
@@ -614,7 +611,7 @@ class EngineServer:
                            cors: list[tuple[str, str]]) -> list[bytes]:
         conn = self._new_session("polling", environ)
         open_packet = conn.session.take_outgoing()
-        conn._start_timer()
+        conn._schedule_timer()
         self._fire_connection(conn)
         return self._respond(start_response, environ, 200, eio.encode_payload(open_packet), cors)
 
@@ -638,7 +635,7 @@ class EngineServer:
         if ws is None:
             return self._no_websocket(environ, start_response, cors)
         conn = self._new_session("websocket", environ)
-        conn._start_timer()
+        conn._schedule_timer()
         self._fire_connection(conn)
         conn._run_websocket(ws)
         return []

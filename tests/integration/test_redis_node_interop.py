@@ -20,7 +20,7 @@ import pytest
 import redis as redis_py
 
 import socketio_sync
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import require_path, require_tool
 from tests.integration.test_redis_cluster import (
     connect_all, fence, join, op, poll, start_cluster, wait_servers,
 )
@@ -74,11 +74,7 @@ def node_server() -> Iterator[Any]:
     """Factory: ``node_server(redis_url, "N")`` -> a running NodeClusterServer."""
     node = require_node_clients()
     for pkg in ("socket.io", "@socket.io/redis-adapter", "@socket.io/redis-emitter", "redis"):
-        if not (JS_DIR / "node_modules" / pkg).is_dir():
-            msg = f"tests/js/node_modules/{pkg} is missing: run npm ci in tests/js"
-            if IN_CI:
-                pytest.fail(f"{msg} (CI=true: a missing dependency is a failure, not a skip)")
-            pytest.skip(msg)
+        require_path(JS_DIR / "node_modules" / pkg, f"tests/js/node_modules/{pkg} is missing: run npm ci in tests/js")
     servers: list[NodeClusterServer] = []
 
     def start(redis_url: str, name: str, adapter_options: dict[str, Any] | None = None) -> NodeClusterServer:
