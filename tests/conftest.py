@@ -120,6 +120,123 @@ def live_server() -> Iterator[Any]:
     assert not crashed, f"test server(s) died during the test: {crashed}"
 
 
+class GunicornServer:
+    """``gunicorn -k WORKER -w N APP`` on a free loopback port, as users deploy it.
+
+    ``app`` is gunicorn's ``module:variable`` or ``module:factory(key=literal, ...)``.
+    Its output (access log, errors) is kept in :attr:`output`.
+    """
+
+    OUR_WORKER = "socketio_sync.gunicorn.GeventWebSocketWorker"
+    STOCK_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+
+    def __init__(self, app: str, worker: str = OUR_WORKER, workers: int = 1, port: int = 0,
+                 args: tuple[str, ...] = (), env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
+        self.app = app
+        self.worker = worker
+        self.workers = workers
+        self.port = port or _free_port()
+        self.args = args
+        self.env = env or {}
+        self.cwd = cwd
+        self.output: list[str] = []
+        self.proc: subprocess.Popen[str] | None = None
+        self.expected_down = False
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        import threading
+
+        self.expected_down = False
+        cmd = [sys.executable, "-m", "gunicorn", "-k", self.worker, "-w", str(self.workers),
+               "-b", f"127.0.0.1:{self.port}", "--access-logfile", "-", "--graceful-timeout", "5",
+               *(("--no-control-socket",) if _gunicorn_has_control_socket() else ()),
+               *self.args, self.app]
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **self.env},
+        )
+        booted = threading.Semaphore(0)
+
+        def pump(stream: Any) -> None:
+            for line in stream:
+                self.output.append(line.rstrip("\n"))
+                if "Booting worker" in line:
+                    booted.release()
+
+        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        for _ in range(self.workers):
+            if not booted.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                self.stop()
+                raise RuntimeError(f"gunicorn did not boot {self.app}:\n" + "\n".join(self.output))
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n" + "\n".join(self.output))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    # A worker imports the app after "Booting worker": give it a moment.
+                    time.sleep(0.3)
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("gunicorn did not accept connections:\n" + "\n".join(self.output))
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM (gunicorn's graceful shutdown); SIGKILL after ``timeout`` s."""
+        self.expected_down = True
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def _gunicorn_has_control_socket() -> bool:
+    """gunicorn 25+ opens a control socket at one fixed path; parallel test servers
+    would fight over it."""
+    try:
+        import gunicorn
+
+        return tuple(int(p) for p in gunicorn.__version__.split(".")[:1]) >= (25,)
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def gunicorn_server() -> Iterator[Any]:
+    """Factory fixture: ``srv = gunicorn_server("examples.chat.app:build()", workers=1)``."""
+    servers: list[GunicornServer] = []
+
+    def start(app: str, **kwargs: Any) -> GunicornServer:
+        srv = GunicornServer(app, **kwargs)
+        servers.append(srv)
+        return srv
+
+    yield start
+    crashed = [s.app for s in servers if not s.expected_down and not s.alive()]
+    for srv in servers:
+        srv.stop()
+    assert not crashed, f"gunicorn died during the test: {crashed}\n" + "\n".join(
+        line for s in servers for line in s.output[-40:])
+
+
 class RedisServer:
     """A real ``redis-server`` on a free loopback port, with no persistence."""
 
