@@ -8,6 +8,9 @@ from gevent.event import AsyncResult
 from . import sio
 from .adapters.base import BroadcastOptions
 from .exceptions import AckTimeout, LocalProtocolError
+from .wsgi.runtime import from_any_thread
+
+_in_hub = from_any_thread(lambda op: op.nsp.server.engine)
 
 if TYPE_CHECKING:
     from .namespace import Namespace
@@ -87,6 +90,7 @@ class BroadcastOperator:
             raise ValueError("timeout must be positive (seconds)")
         return self._with(timeout=float(seconds))
 
+    @_in_hub
     def emit(self, event: str, *args: Any, callback: Callable[[Exception | None, list[Any]], Any] | None = None) -> None:
         """Send an event to every selected socket (encoded once per process).
 
@@ -105,6 +109,7 @@ class BroadcastOperator:
             raise TypeError("a broadcast with acks needs a timeout: io.timeout(5).emit(..., callback=fn)")
         _AckCollector(self.nsp, packet, self.opts, float(timeout), callback).start()
 
+    @_in_hub
     def call(self, event: str, *args: Any) -> list[Any]:
         """Broadcast asking for acks and block until every client answered.
 
@@ -124,18 +129,22 @@ class BroadcastOperator:
         """Emit a ``"message"`` event (Node's ``send``)."""
         self.emit("message", *args)
 
+    @_in_hub
     def fetch_sockets(self) -> list[Any]:
         """The matching sockets: local :class:`Socket` objects and, with a cluster
         adapter, :class:`RemoteSocket` objects for the other servers' clients."""
         return self.nsp.adapter.fetch_sockets(self.opts)
 
+    @_in_hub
     def sockets_join(self, room: RoomArg) -> None:
         """Make the matching sockets join ``room``."""
         self.nsp.adapter.add_sockets(self.opts, sorted(_rooms(room)))
 
+    @_in_hub
     def sockets_leave(self, room: RoomArg) -> None:
         self.nsp.adapter.del_sockets(self.opts, sorted(_rooms(room)))
 
+    @_in_hub
     def disconnect_sockets(self, close: bool = False) -> None:
         self.nsp.adapter.disconnect_sockets(self.opts, close)
 
@@ -196,7 +205,7 @@ class _AckCollector:
 
     def _finish(self, err: Exception | None) -> None:
         try:
-            self.callback(err, list(self.responses))
+            self.nsp.server._run_user(None, self.callback, err, list(self.responses))
         except Exception:
             import logging
 

@@ -20,14 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["Client"]
 
 
-class _HandshakeOnly:
-    """What a handler context gets before the socket exists: the connection."""
-
-    __slots__ = ("client",)
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
 log = logging.getLogger("socketio_sync.server")
 
 _HEADER_SKIP = ("HTTP_COOKIE_",)
@@ -131,12 +123,7 @@ class Client:
     def _deliver_event(self, nsp: str, data: list[Any], ack_id: int | None) -> None:
         socket = self.sockets.get(nsp)
         if socket is not None and socket.connected:
-            context = self.server.handler_context
-            if context is None:
-                socket._handle_event(data, ack_id)
-            else:
-                with context(socket):
-                    socket._handle_event(data, ack_id)
+            socket._handle_event(data, ack_id)
 
     def _deliver_disconnect(self, nsp: str) -> None:
         socket = self.sockets.get(nsp)
@@ -167,15 +154,6 @@ class Client:
     # -- namespace connection ---------------------------------------------------------------
 
     def _connect(self, namespace: Namespace, auth: Any) -> None:
-        context = self.server.handler_context
-        if context is None:
-            self._connect_in_context(namespace, auth)
-            return
-        socket_stub = _HandshakeOnly(self)
-        with context(socket_stub):
-            self._connect_in_context(namespace, auth)
-
-    def _connect_in_context(self, namespace: Namespace, auth: Any) -> None:
         try:
             if self.conn.closed:
                 return

@@ -8,6 +8,9 @@ from gevent.event import AsyncResult
 
 from .broadcast import BroadcastOperator, RoomArg, _rooms
 from .exceptions import ConnectionRefused
+from .wsgi.runtime import from_any_thread
+
+_in_hub = from_any_thread(lambda nsp: nsp.server.engine)
 
 if TYPE_CHECKING:
     from .server import Server
@@ -97,6 +100,7 @@ class Namespace:
         """``io.timeout(5).emit("q", callback=fn)``: a broadcast that collects acks."""
         return BroadcastOperator(self).timeout(seconds)
 
+    @_in_hub
     def server_side_emit(self, event: str, *args: Any,
                          callback: Callable[[Exception | None, list[Any]], Any] | None = None,
                          timeout: float | None = None) -> None:
@@ -110,6 +114,7 @@ class Namespace:
             raise ValueError(f"{event!r} is a reserved event name")
         self.adapter.server_side_emit([event, *args], callback, timeout)
 
+    @_in_hub
     def server_side_call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
         """Blocking :meth:`server_side_emit` with acks: the other servers' answers.
 
@@ -132,7 +137,7 @@ class Namespace:
         handlers = self._server_side_handlers.get(event, [])
         for i, fn in enumerate(list(handlers)):
             try:
-                value = fn(*params)
+                value = self.server._run_user(None, fn, *params)
             except Exception:
                 log.exception("error in server-side handler for %r", event)
                 value = None
@@ -166,7 +171,7 @@ class Namespace:
                     _done.set(err)
 
             try:
-                middleware(socket, next_)
+                self.server._run_user(socket, middleware, socket, next_)
             except ConnectionRefused:
                 raise
             except Exception as exc:
@@ -181,7 +186,7 @@ class Namespace:
     def _fire_connection(self, socket: Socket) -> None:
         for fn in list(self._connection_handlers):
             try:
-                fn(socket)
+                self.server._run_user(socket, fn, socket)
             except ConnectionRefused:
                 raise
             except Exception:

@@ -11,6 +11,7 @@ from .broadcast import BroadcastOperator, RoomArg
 from .client import Client
 from .namespace import Namespace
 from .wsgi.engine import EngineConnection, EngineServer
+from .wsgi.runtime import from_any_thread
 from .wsgi.workers import WorkerPool
 
 __all__ = ["Server"]
@@ -191,11 +192,34 @@ class Server:
 
         run(WSGIApp(self, wsgi_app, path=path), host, port)
 
+    def _run_user(self, target: Any, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call application code ``fn(*args)`` for ``target`` (a socket, or ``None``):
+        inside :attr:`handler_context`, and in a handler thread when the server runs
+        under a threaded WSGI server (see :mod:`socketio_sync.wsgi.runtime`)."""
+        rt = self.engine.runtime
+        pool = rt.handler_pool if rt is not None else None
+        context = self.handler_context if target is not None else None
+        if pool is None:
+            if context is None:
+                return fn(*args)
+            with context(target):
+                return fn(*args)
+        return pool.apply(_call_in_context, (context, target, fn, args))
+
+    @from_any_thread(lambda self: self.engine)
     def close(self) -> None:
         """Disconnect every client ("server shutting down") and close the adapters."""
         self.engine.close_all()
         for nsp in self._namespaces.values():
             nsp.adapter.close()
+
+
+def _call_in_context(context: Callable[[Any], Any] | None, target: Any, fn: Callable[..., Any],
+                     args: tuple[Any, ...]) -> Any:
+    if context is None:
+        return fn(*args)
+    with context(target):
+        return fn(*args)
 
 
 def _stdlib_loads(s: str) -> Any:

@@ -14,6 +14,9 @@ from . import sio
 from .broadcast import BroadcastOperator, RoomArg, _rooms, check_event_name
 from .exceptions import AckTimeout, NotConnectedError
 from .wsgi.engine import Outgoing
+from .wsgi.runtime import from_any_thread
+
+_in_hub = from_any_thread(lambda socket: socket.server.engine)
 
 if TYPE_CHECKING:
     from .client import Client
@@ -126,11 +129,17 @@ class Socket:
 
     @property
     def rooms(self) -> set[str]:
-        return self.nsp.adapter.socket_rooms(self.id)
+        return self._rooms()
 
+    @_in_hub
+    def _rooms(self) -> set[str]:
+        return set(self.nsp.adapter.socket_rooms(self.id))
+
+    @_in_hub
     def join(self, room: RoomArg) -> None:
         self.nsp.adapter.add_all(self.id, _rooms(room))
 
+    @_in_hub
     def leave(self, room: RoomArg) -> None:
         for name in _rooms(room):
             self.nsp.adapter.delete(self.id, name)
@@ -153,6 +162,7 @@ class Socket:
 
     # -- sending ----------------------------------------------------------------------------
 
+    @_in_hub
     def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
         """Send an event to this client. ``bytes`` anywhere in ``args`` go as binary.
 
@@ -173,6 +183,7 @@ class Socket:
         """Emit a ``"message"`` event (Node's ``socket.send``)."""
         self.emit("message", *args, callback=callback)
 
+    @_in_hub
     def call(self, event: str, *args: Any, timeout: float = 60.0) -> Any:
         """Emit and block this greenlet until the client acknowledges.
 
@@ -196,6 +207,7 @@ class Socket:
             return args_back[0]
         return args_back
 
+    @_in_hub
     def disconnect(self, close: bool = False) -> None:
         """Disconnect this socket from its namespace (the client gets "io server disconnect").
 
@@ -233,14 +245,15 @@ class Socket:
 
     def _handle_event(self, data: list[Any], ack_id: int | None) -> None:
         event, *args = data
+        run = self.server._run_user
         for any_fn in self.nsp._any:
             try:
-                any_fn(self, event, *args)
+                run(self, any_fn, self, event, *args)
             except Exception:
                 log.exception("error in on_any handler for %r", event)
         for any_fn in self._any:
             try:
-                any_fn(event, *args)
+                run(self, any_fn, event, *args)
             except Exception:
                 log.exception("error in on_any handler for %r", event)
         handlers = self._handlers.get(event)
@@ -248,7 +261,7 @@ class Socket:
         if handlers:
             for i, fn in enumerate(list(handlers)):
                 try:
-                    value = fn(*args)
+                    value = run(self, fn, *args)
                 except Exception:
                     log.exception("error in handler for event %r of socket %s", event, self.id)
                     value = NO_ACK
@@ -284,17 +297,9 @@ class Socket:
             self.server.workers.submit(_run_callback, callback, args, self)
 
     def _fire(self, event: str, *args: Any) -> None:
-        context = self.server.handler_context
-        if context is not None and self._handlers.get(event):
-            with context(self):
-                self._fire_now(event, *args)
-        else:
-            self._fire_now(event, *args)
-
-    def _fire_now(self, event: str, *args: Any) -> None:
         for fn in list(self._handlers.get(event, ())):
             try:
-                fn(*args)
+                self.server._run_user(self, fn, *args)
             except Exception:
                 log.exception("error in %r handler of socket %s", event, self.id)
 
@@ -316,12 +321,7 @@ class Socket:
 
 def _run_callback(callback: Callable[..., Any], args: list[Any], socket: Socket) -> None:
     try:
-        context = socket.server.handler_context
-        if context is None:
-            callback(*args)
-        else:
-            with context(socket):
-                callback(*args)
+        socket.server._run_user(socket, callback, *args)
     except Exception:
         log.exception("error in ack callback %r", callback)
 

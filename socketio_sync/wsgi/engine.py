@@ -29,6 +29,9 @@ StartResponse = Callable[..., Any]
 Handler = Callable[..., Any]
 
 UPGRADE_KEY = "socketio_sync.websocket_upgrade"
+#: ``False`` in the environ of a request served where WebSocket is impossible (a
+#: threaded server that does not expose its sockets): the handshake offers no upgrade.
+WEBSOCKET_CAPABLE_KEY = "socketio_sync.websocket_capable"
 
 
 class HandshakeError(Exception):
@@ -470,6 +473,9 @@ class EngineServer:
         self._handlers: dict[str, list[Handler]] = {}
         #: Runs every heartbeat and timeout of this server in one greenlet.
         self.timers = TimerService()
+        #: The thread and hub this server runs in, set by its first request
+        #: (see :mod:`socketio_sync.wsgi.runtime`).
+        self.runtime: Any = None
 
     # -- API --------------------------------------------------------------------------------
 
@@ -593,7 +599,8 @@ class EngineServer:
     def _new_session(self, transport: str, environ: dict[str, Any]) -> EngineConnection:
         sid = secrets.token_urlsafe(16)
         upgrades = ["websocket"] if (transport == "polling" and self.allow_upgrades
-                                     and "websocket" in self.transports) else []
+                                     and "websocket" in self.transports
+                                     and environ.get(WEBSOCKET_CAPABLE_KEY, True)) else []
         session = eio.Session(
             sid, transport=transport, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             max_payload=self.max_http_buffer_size, upgrades=upgrades, now=_now(),
@@ -666,9 +673,10 @@ class EngineServer:
     def _no_websocket(self, environ: dict[str, Any], start_response: StartResponse,
                       cors: list[tuple[str, str]]) -> list[bytes]:
         log.warning(
-            "a WebSocket request reached socketio_sync through a server without WebSocket support; "
-            "serve with socketio_sync.run()/io.listen(), or under gunicorn with the worker "
-            "socketio_sync.gunicorn.GeventWebSocketWorker")
+            "a WebSocket request reached socketio_sync through a server without WebSocket support "
+            "(clients fall back to polling); serve with socketio_sync.run()/io.listen(), gunicorn "
+            "with the worker socketio_sync.gunicorn.GeventWebSocketWorker, `flask run`, or Django's "
+            "runserver with 'socketio_sync.integrations.django' in INSTALLED_APPS")
         return self._error(environ, start_response, 3, cors)
 
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from .engine import EngineServer
+from .engine import UPGRADE_KEY, EngineServer
+from .handler import is_websocket_request
+from .runtime import _get_ident, bridge_request, raw_socket, runtime_for_request, upgrade_raw_socket
 
 __all__ = ["WSGIApp"]
 
@@ -42,5 +44,36 @@ class WSGIApp:
         path = environ.get("PATH_INFO", "")
         if path == self.path or path.startswith(self._prefix):
             environ["socketio_sync.server"] = self.target
-            return self.engine.handle_request(environ, start_response)
+            engine = self.engine
+            rt = engine.runtime or runtime_for_request(engine)
+            if _get_ident() != rt.ident:
+                # A threaded server (flask run, Django's runserver): run it in the server's hub.
+                return bridge_request(engine, rt, environ, start_response)
+            if (UPGRADE_KEY not in environ and "wsgi.websocket" not in environ
+                    and is_websocket_request(environ)):
+                sock = raw_socket(environ)
+                if sock is not None:
+                    return _raw_websocket(engine, environ, start_response, sock)
+            return engine.handle_request(environ, start_response)
         return self.wsgi_app(environ, start_response)
+
+
+def _raw_websocket(engine: EngineServer, environ: dict[str, Any], start_response: Callable[..., Any],
+                   sock: Any) -> Iterable[bytes]:
+    """A WebSocket over the socket a server exposes (werkzeug's, monkey-patched by gevent)."""
+    used: list[bool] = []
+
+    def upgrade(*, max_message_size: int, max_pending: int = 16_000_000) -> Any:
+        used.append(True)
+        return upgrade_raw_socket(environ, sock, max_message_size=max_message_size, max_pending=max_pending)
+
+    environ[UPGRADE_KEY] = upgrade
+    result = engine.handle_request(environ, start_response)
+    if not used:
+        return result
+    try:
+        sock.shutdown(2)  # SHUT_RDWR: the server's own response goes nowhere
+    except OSError:
+        pass
+    start_response("101 Switching Protocols", [])
+    return []
