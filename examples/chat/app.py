@@ -1,15 +1,39 @@
 """The Socket.IO chat example, served by socketio_sync.
 
-Every "chat message" goes to everyone (``io.emit``); a new user is announced to the
-others (``socket.broadcast.emit``), as in the socket.io tutorial.
+Two namespaces share one connection from the page:
+
+``/``      presence: everyone gets ``online`` (how many people are here) when someone
+           arrives or leaves (``io.emit``).
+``/chat``  the chat itself: pick a ``nickname`` (the ack says whether it was accepted),
+           ``join`` a room, send ``message``s to that room only
+           (``io.of("/chat").to(room).emit``), and ``typing`` tells the others in the room
+           (``socket.to(room).emit``).
+
+Events the page sends to ``/chat``, and what their acks answer:
+
+``nickname(name)``   ``{"ok": True, "nickname": name}`` or ``{"ok": False, "error": ...}``
+                     (non-empty, at most 32 characters, not taken by someone else)
+``join(room)``       ``{"ok": True, "room": room}``; leaves the previous room
+``message(text)``    ``{"ok": True}``; everyone in the room (the sender too) gets
+                     ``message`` ``{"nickname", "text", "room"}``
+``typing(bool)``     no ack; the others in the room get ``typing`` ``{"nickname", "typing"}``
+
+and the others in the room get ``notice`` ``{"text": "alice joined #general"}`` as people
+come and go.
 
 Run it (after ``npm ci`` in this folder, which fetches the official client bundle)::
 
     python examples/chat/app.py [HOST] [PORT]     # or HOST=... PORT=... ; 127.0.0.1:5000 by default
 
-then open the printed URL in two browser tabs. ``make run`` at the top of the repository
-does all of that.
+then open the printed URL in two browser tabs (``?transports=polling`` or
+``?transports=websocket`` picks the transports; both, with the upgrade, by default).
+``make run`` at the top of the repository does all of that. With gunicorn, from the
+top of the repository::
+
+    gunicorn -k socketio_sync.gunicorn.GeventWebSocketWorker -w 1 'examples.chat.app:build()'
 """
+# Before anything else, so that blocking libraries yield to other greenlets. Under
+# gunicorn's gevent worker this was already done and doing it again changes nothing.
 from gevent import monkey
 
 monkey.patch_all()
@@ -26,12 +50,105 @@ HERE = Path(__file__).resolve().parent
 INDEX_HTML = HERE / "index.html"
 CLIENT_JS = HERE / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 
+ROOMS = ("general", "random")
+MAX_NICKNAME = 32
+MAX_MESSAGE = 1000
+
 #: URL path -> (file, content type) of what the page needs besides Socket.IO itself.
 STATIC = {
     "/": (INDEX_HTML, "text/html; charset=utf-8"),
     "/index.html": (INDEX_HTML, "text/html; charset=utf-8"),
     "/socket.io.min.js": (CLIENT_JS, "application/javascript; charset=utf-8"),
 }
+
+
+def build(**options: Any) -> socketio_sync.WSGIApp:
+    """The chat application; ``options`` go to :class:`socketio_sync.Server`."""
+    io = socketio_sync.Server(**options)
+    chat = io.of("/chat")
+    # lower-cased nickname -> socket id. Handlers run in greenlets of one process, and
+    # nothing below yields between checking and taking a name, so no lock is needed.
+    taken: dict[str, str] = {}
+
+    # -- "/": presence ------------------------------------------------------------------
+
+    @io.on("connection")
+    def on_connection(socket: socketio_sync.Socket) -> None:
+        io.emit("online", len(io.of("/").sockets))   # everyone, this socket included
+
+        @socket.on("disconnect")
+        def on_disconnect(reason: str) -> None:
+            io.emit("online", len(io.of("/").sockets))
+
+    # -- "/chat": nicknames, rooms, messages, typing -----------------------------------
+
+    @chat.on("connection")
+    def on_chat_connection(socket: socketio_sync.Socket) -> None:
+        me = socket.data   # "nickname" and "room", once chosen
+
+        def tell_room(event: str, data: dict[str, Any]) -> None:   # the others in my room
+            socket.to(me["room"]).emit(event, data)
+
+        def leave_room() -> None:
+            if "room" in me:
+                tell_room("typing", {"nickname": me["nickname"], "typing": False})
+                tell_room("notice", {"text": f"{me['nickname']} left #{me['room']}"})
+                socket.leave(me.pop("room"))
+
+        @socket.on("nickname")
+        def set_nickname(name: Any) -> dict[str, Any]:
+            name = name.strip() if isinstance(name, str) else ""
+            if not name:
+                return {"ok": False, "error": "Pick a nickname."}
+            if len(name) > MAX_NICKNAME:
+                return {"ok": False, "error": f"A nickname has at most {MAX_NICKNAME} characters."}
+            if taken.get(name.lower(), socket.id) != socket.id:
+                return {"ok": False, "error": f'The nickname "{name}" is taken.'}
+            old = me.get("nickname")
+            if old is not None:
+                del taken[old.lower()]
+            taken[name.lower()] = socket.id
+            me["nickname"] = name
+            if old is not None and old != name and "room" in me:
+                tell_room("notice", {"text": f"{old} is now {name}"})
+            return {"ok": True, "nickname": name}
+
+        @socket.on("join")
+        def join(room: Any) -> dict[str, Any]:
+            if "nickname" not in me:
+                return {"ok": False, "error": "Pick a nickname first."}
+            if room not in ROOMS:
+                return {"ok": False, "error": f"There is no room {room}."}
+            if me.get("room") != room:
+                leave_room()
+                socket.join(room)
+                me["room"] = room
+                tell_room("notice", {"text": f"{me['nickname']} joined #{room}"})
+            return {"ok": True, "room": room}
+
+        @socket.on("message")
+        def message(text: Any) -> dict[str, Any]:
+            if "room" not in me:
+                return {"ok": False, "error": "Join a room first."}
+            if not isinstance(text, str) or not text.strip():
+                return {"ok": False, "error": "Say something."}
+            chat.to(me["room"]).emit("message", {   # the whole room, the sender too
+                "nickname": me["nickname"], "text": text[:MAX_MESSAGE], "room": me["room"],
+            })
+            return {"ok": True}
+
+        @socket.on("typing")
+        def typing(active: Any) -> None:
+            if "room" in me:
+                tell_room("typing", {"nickname": me["nickname"], "typing": bool(active)})
+
+        @socket.on("disconnect")
+        def on_disconnect(reason: str) -> None:
+            leave_room()
+            if "nickname" in me:
+                del taken[me["nickname"].lower()]
+
+    return socketio_sync.WSGIApp(io, static_app)
 
 
 def static_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -57,25 +174,6 @@ def _text(start_response: Callable[..., Any], status: str, text: str) -> list[by
     body = text.encode()
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
     return [body]
-
-
-def build(**options: Any) -> socketio_sync.WSGIApp:
-    """The chat application; ``options`` go to :class:`socketio_sync.Server`."""
-    io = socketio_sync.Server(**options)
-
-    @io.on("connection")
-    def on_connection(socket: socketio_sync.Socket) -> None:
-        socket.broadcast.emit("user connected")
-
-        @socket.on("chat message")
-        def chat_message(msg: Any) -> None:
-            io.emit("chat message", msg)
-
-        @socket.on("disconnect")
-        def on_disconnect(reason: str) -> None:
-            io.emit("user disconnected")
-
-    return socketio_sync.WSGIApp(io, static_app)
 
 
 def main(argv: list[str] | None = None) -> None:
