@@ -192,6 +192,13 @@ class Server:
 
         run(WSGIApp(self, wsgi_app, path=path), host, port)
 
+    def test_client(self, app: Any = None, **kwargs: Any) -> Any:
+        """An in-process client for your tests (see :class:`socketio_sync.testing.TestClient`):
+        ``client = io.test_client(flask_app, auth={...}, http_client=flask_client)``."""
+        from .testing import TestClient
+
+        return TestClient(self, app, **kwargs)
+
     def _run_user(self, target: Any, fn: Callable[..., Any], *args: Any) -> Any:
         """Call application code ``fn(*args)`` for ``target`` (a socket, or ``None``):
         inside :attr:`handler_context`, and in a handler thread when the server runs

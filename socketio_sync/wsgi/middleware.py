@@ -5,7 +5,9 @@ from typing import Any, Callable, Iterable
 
 from .engine import UPGRADE_KEY, EngineServer
 from .handler import is_websocket_request
-from .runtime import _get_ident, bridge_request, raw_socket, runtime_for_request, upgrade_raw_socket
+from .runtime import (
+    WEBSOCKET_TAKEN_KEY, _get_ident, bridge_request, raw_socket, runtime_for_request, upgrade_raw_socket,
+)
 
 __all__ = ["WSGIApp"]
 
@@ -71,6 +73,7 @@ def _raw_websocket(engine: EngineServer, environ: dict[str, Any], start_response
     result = engine.handle_request(environ, start_response)
     if not used:
         return result
+    environ[WEBSOCKET_TAKEN_KEY] = True
     try:
         sock.shutdown(2)  # SHUT_RDWR: the server's own response goes nowhere
     except OSError:

@@ -46,6 +46,9 @@ HANDLER_THREADS = 64
 #: environ keys: the connection's socket, from servers that expose it
 #: (werkzeug's development server, the Django runserver of our integration).
 RAW_SOCKET_KEYS = ("werkzeug.socket", "socketio_sync.raw_socket")
+#: Set (to ``True``) in the server's environ once the connection was taken over for a
+#: WebSocket: the server must not write a response or read another request.
+WEBSOCKET_TAKEN_KEY = "socketio_sync.websocket_taken"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -193,8 +196,12 @@ def _read_body(environ: dict[str, Any], limit: int) -> tuple[bytes, str | None]:
     bytes; returns the bytes and the ``CONTENT_LENGTH`` for the engine to see."""
     stream = environ.get("wsgi.input")
     length_s = environ.get("CONTENT_LENGTH") or ""
-    if stream is None:
+    if stream is None or environ.get("REQUEST_METHOD") != "POST":
         return b"", length_s or None
+    if not length_s and not environ.get("wsgi.input_terminated"):
+        # Neither a length nor a chunked body the server ends for us: reading would
+        # wait for the client to close. The engine refuses a POST without a body.
+        return b"", None
     if length_s:
         try:
             length = int(length_s)
@@ -227,7 +234,7 @@ def bridge_request(engine: EngineServer, rt: Runtime, environ: dict[str, Any],
         env[WEBSOCKET_CAPABLE_KEY] = False
     if is_websocket_request(environ):
         if sock is not None and UPGRADE_KEY not in environ:
-            return _bridge_websocket(engine, rt, env, start_response, sock)
+            return _bridge_websocket(engine, rt, environ, env, start_response, sock)
     else:
         body, length = _read_body(environ, engine.max_http_buffer_size)
         env["wsgi.input"] = io.BytesIO(body)
@@ -239,7 +246,7 @@ def bridge_request(engine: EngineServer, rt: Runtime, environ: dict[str, Any],
     return [data]
 
 
-def _bridge_websocket(engine: EngineServer, rt: Runtime, env: dict[str, Any],
+def _bridge_websocket(engine: EngineServer, rt: Runtime, environ: dict[str, Any], env: dict[str, Any],
                       start_response: Callable[..., Any], sock: Any) -> Iterable[bytes]:
     """A WebSocket request from a threaded server: the session runs in ``rt`` over a
     duplicate of the connection's socket while this thread waits; then the server is
@@ -267,6 +274,7 @@ def _bridge_websocket(engine: EngineServer, rt: Runtime, env: dict[str, Any],
     if not taken:
         start_response(captured.status, captured.headers)
         return [data]
+    environ[WEBSOCKET_TAKEN_KEY] = True
     try:
         sock.shutdown(2)  # SHUT_RDWR: whatever the server writes next goes nowhere
     except OSError:
