@@ -99,6 +99,7 @@ class TestClient:
         self._poller: threading.Thread | None = None
         self._post_lock = threading.Lock()
         self.close_reason: str | None = None
+        self._closing = False
         self._open()
         if namespace is not None:
             try:
@@ -177,15 +178,15 @@ class TestClient:
 
     def _poll(self) -> None:
         try:
-            while self.connected:
+            while self.connected and not self._closing:
                 code, body = self._request("GET", {"sid": self.sid or ""})
-                if not self.connected:
+                if not self.connected or self._closing:
                     return
                 if code != 200:
                     raise TestClientError(f"poll refused with HTTP {code}: {body[:200]!r}")
                 self._handle_packets(self._decode_payload(body))
         except BaseException as exc:  # noqa: BLE001 - reported to the test thread
-            if self.connected:
+            if self.connected and not self._closing:
                 self._fail(exc)
 
     def _post(self, packets: Iterable[eio.Packet]) -> None:
@@ -360,6 +361,7 @@ class TestClient:
                 self.namespaces.pop(namespace, None)
             return
         if self.connected:
+            self._closing = True
             try:
                 self._post([eio.Packet(eio.PacketType.CLOSE)])
             finally:

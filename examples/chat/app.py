@@ -32,11 +32,13 @@ top of the repository::
 
     gunicorn -k socketio_sync.gunicorn.GeventWebSocketWorker -w 1 'examples.chat.app:build()'
 """
-# Before anything else, so that blocking libraries yield to other greenlets. Under
-# gunicorn's gevent worker this was already done and doing it again changes nothing.
-from gevent import monkey
+# Run as a script: before anything else, so that blocking libraries yield to other
+# greenlets. Imported (by gunicorn's gevent worker, which patches itself, or by tests
+# using io.test_client) it leaves the process as it is.
+if __name__ == "__main__":
+    from gevent import monkey
 
-monkey.patch_all()
+    monkey.patch_all()
 
 import argparse  # noqa: E402
 import os  # noqa: E402

@@ -26,10 +26,13 @@ then log in as alice at http://127.0.0.1:5000/ and, from a shell::
 The endpoint is open to anyone, to keep the example short: in a real application check
 an API key or a logged-in administrator there.
 """
-# Before anything else (a no-op under gunicorn's gevent worker, which did it already).
-from gevent import monkey
+# Run as a script: before anything else, so that blocking libraries yield to other
+# greenlets. Imported (by gunicorn's gevent worker, which patches itself, or by tests
+# using io.test_client) it leaves the process as it is.
+if __name__ == "__main__":
+    from gevent import monkey
 
-monkey.patch_all()
+    monkey.patch_all()
 
 import argparse  # noqa: E402
 import os  # noqa: E402

@@ -121,6 +121,16 @@ class LoopThread(Runtime):
 
 
 _decide_lock = _allocate_lock()
+_shared_loop: LoopThread | None = None
+
+
+def shared_loop() -> LoopThread:
+    """The process's one background hub thread (made on first use), shared by every
+    server that runs under a threaded WSGI server."""
+    global _shared_loop
+    if _shared_loop is None:
+        _shared_loop = LoopThread()
+    return _shared_loop
 
 
 def in_gevent_context() -> bool:
@@ -139,7 +149,7 @@ def runtime_for_request(engine: EngineServer) -> Runtime:
             if in_gevent_context():
                 engine.runtime = Runtime(_get_ident(), gevent.get_hub())
             else:
-                engine.runtime = LoopThread()
+                engine.runtime = shared_loop()
         return engine.runtime
 
 
