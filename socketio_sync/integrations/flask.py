@@ -30,7 +30,8 @@ connected: handlers can read it, but changes are not saved (there is no HTTP res
 carry a new cookie); change it in an ordinary view. ``flask.g`` is new for each call.
 
 Serve with ``socketio_sync.run(app, host, port)`` or gunicorn's gevent WebSocket worker;
-``flask run`` (threads, no gevent) is not supported yet.
+``flask run`` works for development, WebSocket included: see
+:mod:`socketio_sync.wsgi.runtime`.
 """
 from __future__ import annotations
 

@@ -194,3 +194,19 @@ def test_flask_notify_example_shares_the_flask_test_clients_session() -> None:
         resp = http.post("/api/notify/bob", json={"text": "not for alice"})
         assert resp.get_json() == {"user": "bob", "sockets": 0}
         assert alice.get_received() == []
+
+
+def test_the_readme_example_test_passes() -> None:
+    """The README's "Testing your application" block is a real, passing test."""
+    import re
+
+    from examples.flask_notify.app import build
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.rst").read_text(encoding="utf-8")
+    blocks = re.findall(r"^\.\. code-block:: python\n\n((?:(?: {4}.*)?\n)+)", text, flags=re.M)
+    block = next(b for b in blocks if "def test_notification_reaches_the_user" in b)
+    source = "\n".join(line[4:] for line in block.splitlines())
+    namespace: dict[str, Any] = {"build": lambda: build(secret_key="readme")}
+    exec(compile(source, "README.rst (Testing your application)", "exec"), namespace)
+    namespace["test_notification_reaches_the_user"]()
