@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import flask
+import flask_login
 
 import socketio_sync
 from socketio_sync.integrations.flask import SocketIO
+
+
+class User(flask_login.UserMixin):
+    def __init__(self, user_id: str) -> None:
+        self.id = user_id
 
 
 def build(**options: Any) -> Any:
@@ -15,6 +21,16 @@ def build(**options: Any) -> Any:
     app.secret_key = "test secret"
     socketio = SocketIO(app, cors_allowed_origins="*", **options)
     io = socketio.io
+    login_manager = flask_login.LoginManager(app)
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        return User(user_id) if user_id != "banned" else None
+
+    @app.get("/flask-login")
+    def flask_login_view() -> str:
+        flask_login.login_user(User(flask.request.args["user"]))
+        return "ok"
 
     @app.get("/login")
     def login() -> str:
@@ -32,14 +48,19 @@ def build(**options: Any) -> Any:
 
     @io.use
     def only_logged_in(socket: socketio_sync.Socket, next: Any) -> None:
-        if "user" not in flask.session:
+        if "user" not in flask.session and not flask_login.current_user.is_authenticated:
             next(socketio_sync.ConnectionRefused("login first"))
         else:
             next()
 
     @io.on("connection")
     def on_connection(socket: socketio_sync.Socket) -> None:
-        socket.data["user"] = flask.session["user"]
+        socket.data["user"] = flask.session.get("user")
+
+        @socket.on("current_user")
+        def current_user() -> Any:
+            user = flask_login.current_user
+            return {"authenticated": user.is_authenticated, "id": getattr(user, "id", None)}
 
         @socket.on("whoami")
         def whoami() -> Any:
@@ -51,6 +72,15 @@ def build(**options: Any) -> Any:
                 "url": flask.url_for("hello"),
                 "g_calls": flask.g.calls,
             }
+
+        @socket.on("set_session")
+        def set_session(key: str, value: Any) -> Any:
+            flask.session[key] = value      # allowed, but not saved: no response carries it
+            return flask.session.get(key)
+
+        @socket.on("get_session")
+        def get_session(key: str) -> Any:
+            return flask.session.get(key)
 
         @socket.on("join")
         def join(room: str) -> str:

@@ -75,3 +75,50 @@ def test_a_view_emits_to_a_room_reaching_a_node_client(flask_server: Any, node_c
     assert node_clients.call("n1", "join", "news") == ["news"]
     assert requests.get(flask_server.url + "/notify/news", timeout=5).text == "sent"
     assert node_clients.wait_for_event("n1", "notice") == [{"room": "news", "by": None}]
+
+
+def test_session_changes_in_a_handler_are_not_saved(flask_server: Any) -> None:
+    """Documented: handlers read the handshake's cookie session; what they change lives
+    only for that call (there is no HTTP response to carry a new cookie)."""
+    cookie = login(flask_server.url, "erin")
+    client = socketio.Client(reconnection=False)
+    client.connect(flask_server.url, headers={"Cookie": cookie}, transports=["websocket"])
+    try:
+        assert client.call("set_session", ("theme", "dark"), timeout=5) == "dark"
+        assert client.call("get_session", "theme", timeout=5) is None
+        assert client.call("set_session", ("user", "mallory"), timeout=5) == "mallory"
+        assert client.call("whoami", timeout=5)["user"] == "erin"
+    finally:
+        client.disconnect()
+
+
+def test_session_set_by_a_view_is_seen_by_the_next_connection(flask_server: Any) -> None:
+    http = requests.Session()
+    assert http.get(flask_server.url + "/login", params={"user": "frank"}, timeout=5).text == "ok"
+    cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    first = socketio.Client(reconnection=False)
+    first.connect(flask_server.url, headers={"Cookie": cookie}, transports=["polling"])
+    assert first.call("whoami", timeout=5)["user"] == "frank"
+    first.disconnect()
+    # Log in again as someone else in a normal view: a new connection sees the new cookie.
+    assert http.get(flask_server.url + "/login", params={"user": "grace"}, timeout=5).text == "ok"
+    cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    second = socketio.Client(reconnection=False)
+    second.connect(flask_server.url, headers={"Cookie": cookie}, transports=["polling"])
+    try:
+        assert second.call("whoami", timeout=5)["user"] == "grace"
+    finally:
+        second.disconnect()
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_flask_login_current_user_in_handlers(flask_server: Any, transport: str) -> None:
+    http = requests.Session()
+    assert http.get(flask_server.url + "/flask-login", params={"user": "heidi"}, timeout=5).text == "ok"
+    cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    client = socketio.Client(reconnection=False)
+    client.connect(flask_server.url, headers={"Cookie": cookie}, transports=[transport])
+    try:
+        assert client.call("current_user", timeout=5) == {"authenticated": True, "id": "heidi"}
+    finally:
+        client.disconnect()
