@@ -215,8 +215,11 @@ class Server:
 
     @from_any_thread(lambda self: self.engine)
     def close(self) -> None:
-        """Disconnect every client ("server shutting down") and close the adapters."""
-        self.engine.close_all()
+        """Disconnect every client ("server shutting down") and close the adapters.
+
+        As with Node's ``io.close()``, clients see the transport close and reconnect
+        (to another server, or to this one if it comes back)."""
+        self.engine.drop_all()
         for nsp in self._namespaces.values():
             nsp.adapter.close()
 

@@ -18,6 +18,7 @@ from gevent.event import Event as GEvent
 from .. import eio
 from ..exceptions import RemoteProtocolError
 from ..eio import CloseReason, MessageReceived, Packet, PacketType, SessionClosed, Upgraded
+from . import lifecycle
 from .timers import TimerService
 from .websocket import GeventWebSocketAdapter, MessageTooBig, frame_message
 
@@ -134,8 +135,22 @@ class EngineConnection:
         self._kick()
 
     def close(self, reason: str = CloseReason.FORCED_CLOSE) -> None:
-        """Close the session (the client gets a CLOSE packet)."""
+        """Close the session (the client gets a CLOSE packet: it will not reconnect)."""
         self._dispatch(self.session.close(reason))
+
+    def drop(self, reason: str = CloseReason.SERVER_SHUTTING_DOWN, code: int = 1001) -> None:
+        """End the session the way a server that goes away does, so that the client
+        reconnects: a WebSocket gets close frame ``code`` (1001 "going away"), a pending
+        long-poll is released and the session forgotten; no CLOSE packet (after one,
+        python-socketio's client does not reconnect). Handlers get ``reason``."""
+        if self.session.closed:
+            return
+        ws = self._ws
+        if ws is not None:
+            # Before the session closes, whose close would send the frame with code 1000.
+            ws.close(code, reason)
+        # Closed "by the peer": the one way the session queues no CLOSE packet.
+        self._dispatch(self.session.close(reason, by_peer=True))
 
     # -- internals --------------------------------------------------------------------------
 
@@ -473,6 +488,7 @@ class EngineServer:
         self._handlers: dict[str, list[Handler]] = {}
         #: Runs every heartbeat and timeout of this server in one greenlet.
         self.timers = TimerService()
+        lifecycle.register(self)  # shutdown_all() reaches its sessions
         #: The thread and hub this server runs in, set by its first request
         #: (see :mod:`socketio_sync.wsgi.runtime`).
         self.runtime: Any = None
@@ -495,8 +511,20 @@ class EngineServer:
         return len(self.sessions)
 
     def close_all(self, reason: str = CloseReason.SERVER_SHUTTING_DOWN) -> None:
+        """Close every session with a CLOSE packet (clients do not reconnect)."""
         for conn in list(self.sessions.values()):
             conn.close(reason)
+
+    def drop_all(self, reason: str = CloseReason.SERVER_SHUTTING_DOWN) -> int:
+        """End every session so that its client reconnects (:meth:`EngineConnection.drop`);
+        returns how many there were."""
+        conns = [conn for conn in list(self.sessions.values()) if not conn.closed]
+        for conn in conns:
+            try:
+                conn.drop(reason)
+            except Exception:
+                log.exception("error dropping session %s", conn.sid)
+        return len(conns)
 
     def _forget(self, conn: EngineConnection) -> None:
         if self.sessions.get(conn.sid) is conn:

@@ -6,6 +6,7 @@ from typing import Any
 
 from gevent import pywsgi
 
+from . import lifecycle
 from .handler import WebSocketHandler
 
 __all__ = ["make_server", "run"]
@@ -33,24 +34,36 @@ def run(app: Any, host: str = "127.0.0.1", port: int = 5000, *, stop_timeout: fl
         **kwargs: Any) -> None:
     """Serve ``app`` until SIGINT (Ctrl+C) or SIGTERM, then stop cleanly.
 
+    Stopping closes the listening socket, then ends every Engine.IO session of the
+    process so that its clients reconnect (to another instance, or to this one once
+    restarted; see :mod:`socketio_sync.wsgi.lifecycle`), and gives the requests still
+    running ``stop_timeout`` seconds.
+
     :param stop_timeout: seconds given to open requests when stopping.
     """
     import signal
 
     import gevent
+    from gevent.event import Event
 
     server = make_server(app, host, port, **kwargs)
     server.start()
     log.info("serving on http://%s:%d", host, server.server_port)
 
+    stopping = Event()
+
     def stop() -> None:
-        log.info("stopping the server")
-        gevent.spawn(server.stop, stop_timeout)
+        stopping.set()
 
     handlers = [gevent.signal_handler(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)]
     try:
-        server._stop_event.wait()
-    except KeyboardInterrupt:
+        try:
+            gevent.wait([stopping, server._stop_event], count=1)
+        except KeyboardInterrupt:
+            pass
+        log.info("stopping the server")
+        server.close()  # no new connections: reconnecting clients go elsewhere
+        lifecycle.shutdown_all()
         server.stop(stop_timeout)
     finally:
         for handler in handlers:
