@@ -23,6 +23,7 @@ import io
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from wsgiref.util import is_hop_by_hop
 
 import gevent
 import gevent.socket
@@ -252,8 +253,14 @@ def bridge_request(engine: EngineServer, rt: Runtime, environ: dict[str, Any],
             env["CONTENT_LENGTH"] = length
     captured = _Captured()
     data = rt.call(_collect, engine, env, captured)
-    start_response(captured.status, captured.headers)
+    start_response(captured.status, _end_to_end(captured.headers))
     return [data]
+
+
+def _end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Without hop-by-hop headers (``Connection: close``): threaded servers manage their
+    connections themselves, and wsgiref (Django's runserver) refuses them from an app."""
+    return [(k, v) for k, v in headers if not is_hop_by_hop(k)]
 
 
 def _bridge_websocket(engine: EngineServer, rt: Runtime, environ: dict[str, Any], env: dict[str, Any],
@@ -282,7 +289,7 @@ def _bridge_websocket(engine: EngineServer, rt: Runtime, environ: dict[str, Any]
         else:
             os.close(fd)
     if not taken:
-        start_response(captured.status, captured.headers)
+        start_response(captured.status, _end_to_end(captured.headers))
         return [data]
     environ[WEBSOCKET_TAKEN_KEY] = True
     try:
