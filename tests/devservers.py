@@ -30,6 +30,8 @@ DJANGO_EXAMPLE = ROOT / "examples" / "django_notify"
 
 #: Lines that must never appear in a server's output.
 BAD_LINES = re.compile(r"Traceback|Error on request|Bad request|code 400|Exception in thread")
+#: Terminal colours (werkzeug colours its request log in some environments).
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class DevServer:
@@ -69,7 +71,7 @@ class DevServer:
     def _pump(self, stream: Any) -> None:
         for line in stream:
             with self._cond:
-                self.output.append(line.rstrip("\n"))
+                self.output.append(ANSI.sub("", line.rstrip("\n")))
                 self._cond.notify_all()
 
     def _join(self) -> None:
