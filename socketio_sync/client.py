@@ -49,7 +49,7 @@ class Client:
 
     # -- handshake snapshot -----------------------------------------------------------------
 
-    def make_handshake(self, auth: dict[str, Any]) -> Handshake:
+    def make_handshake(self, auth: dict[str, Any], timestamp: float | None = None) -> Handshake:
         environ = self.conn.environ
         headers = {}
         for key, value in environ.items():
@@ -61,7 +61,7 @@ class Client:
 
         qs = environ.get("QUERY_STRING", "")
         query = dict(parse_qsl(qs, keep_blank_values=True))
-        time_s, issued = now_strings()
+        time_s, issued_ms = now_strings(timestamp)
         origin = headers.get("origin")
         host = headers.get("host")
         return Handshake(
@@ -69,7 +69,7 @@ class Client:
             query=query,
             address=environ.get("REMOTE_ADDR"),
             time=time_s,
-            issued=issued,
+            issued=issued_ms,
             url=environ.get("PATH_INFO", "") + ("?" + qs if qs else ""),
             secure=environ.get("wsgi.url_scheme") == "https",
             xdomain=origin is not None and origin.split("://", 1)[-1] != host,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
@@ -78,7 +79,9 @@ class Socket:
         self.server = nsp.server
         self.client = client
         self.id = secrets.token_urlsafe(16)
-        self.handshake = client.make_handshake(auth or {})
+        self._auth = auth or {}
+        self._issued = time.time()
+        self._handshake: Handshake | None = None
         self.data: dict[str, Any] = {}
         self.connected = False
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
@@ -89,6 +92,15 @@ class Socket:
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} nsp={self.nsp.name} connected={self.connected}>"
+
+    @property
+    def handshake(self) -> Handshake:
+        """What the client sent when it connected; built on first use from the request
+        the connection started with (most applications never look: it is not kept)."""
+        hs = self._handshake
+        if hs is None:
+            hs = self._handshake = self.client.make_handshake(self._auth, self._issued)
+        return hs
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -326,6 +338,7 @@ def _run_callback(callback: Callable[..., Any], args: list[Any], socket: Socket)
         log.exception("error in ack callback %r", callback)
 
 
-def now_strings() -> tuple[str, int]:
-    now = datetime.now(timezone.utc)
+def now_strings(timestamp: float | None = None) -> tuple[str, int]:
+    """Node's ``handshake.time`` and ``handshake.issued`` for ``timestamp`` (default: now)."""
+    now = datetime.now(timezone.utc) if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
     return now.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)"), int(now.timestamp() * 1000)

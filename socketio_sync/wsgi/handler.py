@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import socket as _socket
+from types import MappingProxyType
 from typing import Any
 
 from gevent import pywsgi
@@ -24,6 +26,9 @@ from .websocket import ServerWebSocket
 __all__ = ["WebSocketHandler", "set_nodelay"]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: ``wsgi.input`` of a request whose connection became a WebSocket (the body is empty).
+_NO_INPUT = io.BytesIO(b"")
+_NO_HEADERS = MappingProxyType({})
 
 
 def set_nodelay(sock: Any) -> None:
@@ -86,8 +91,20 @@ class WebSocketHandlerMixin:
         )
         self.write(b"")  # type: ignore[attr-defined]  # sends the 101 now
         self.close_connection = True
-        return ServerWebSocket(self.socket, self.rfile, max_message_size=max_message_size,
-                                max_pending=max_pending)
+        ws = ServerWebSocket(self.socket, None, max_message_size=max_message_size, max_pending=max_pending)
+        # Frames the client sent right behind its handshake may sit in the request reader's
+        # buffer: hand them over, then drop every reference to that reader, whose 8 KiB
+        # buffer would otherwise stay with the connection for its whole life.
+        ws.feed_buffered(self.rfile)
+        self.rfile = None
+        wsgi_input = getattr(self, "wsgi_input", None)
+        if wsgi_input is not None:
+            wsgi_input.rfile = None
+        self.environ["wsgi.input"] = _NO_INPUT  # pywsgi puts the reader itself there for a GET
+        # The parsed request headers (an email.message.Message, ~1 KiB) are in the environ
+        # already; the handler object lives as long as the WebSocket.
+        self.headers = _NO_HEADERS
+        return ws
 
 
 class WebSocketHandler(WebSocketHandlerMixin, pywsgi.WSGIHandler):

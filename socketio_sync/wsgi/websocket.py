@@ -102,7 +102,9 @@ class ServerWebSocket:
         self.proto = WsProtocol(SERVER, state=State.OPEN, max_size=max_message_size)
         self.closed = False
         self.close_code: int | None = None
-        self._frames: deque[Any] = deque()  # Frame objects (events_received is typed wider)
+        #: Frames parsed but not consumed yet (usually none or one: a list is smaller
+        #: than a deque, whose first block costs ~600 bytes per connection).
+        self._frames: list[Any] = []
         self._msg_opcode: Opcode | None = None
         self._parts: list[Any] = []  # bytes-like frame payloads
         self._backlog: list[bytes] = []
@@ -111,6 +113,7 @@ class ServerWebSocket:
         self._loop = gevent.get_hub().loop
         self._drainer: gevent.Greenlet | None = None
         self._close_after_drain: tuple[int, str] | None = None
+        self._early = b""
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -248,7 +251,7 @@ class ServerWebSocket:
         frames = self._frames
         while True:
             while frames:
-                frame = frames.popleft()
+                frame = frames.pop(0)
                 opcode = frame.opcode
                 if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
                     if frame.fin:
@@ -269,7 +272,11 @@ class ServerWebSocket:
             if self.closed:
                 return None
             try:
-                data = self._buffered() if self.rfile is not None else b""
+                data = self._early
+                if data:
+                    self._early = b""
+                else:
+                    data = self._buffered() if self.rfile is not None else b""
                 if not data:
                     # recv() waits for readability before it allocates its buffer: an idle
                     # connection holds no read buffer (read1 on the file would hold 64 KiB).
@@ -293,10 +300,20 @@ class ServerWebSocket:
                 return None
             self._flush_protocol()
 
+    def feed_buffered(self, rfile: Any) -> None:
+        """Take the bytes a request reader already read past the handshake (a client that
+        sent frames right behind it), without waiting; the reader is not kept."""
+        self.rfile = rfile
+        data = self._buffered()
+        if data:
+            self._early = data
+
     def _buffered(self) -> bytes:
         """Bytes the HTTP request reader had already taken from the socket (a client that
         sent frames right behind its handshake), once; without waiting for more."""
         rfile, self.rfile = self.rfile, None
+        if rfile is None:
+            return b""
         timeout = self.sock.gettimeout()
         self.sock.settimeout(0.0)
         try:
