@@ -22,6 +22,10 @@ from gevent.lock import Semaphore
 from collections import deque
 
 from websockets.exceptions import PayloadTooBig
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - the C extension is missing on this platform
+    from websockets.utils import apply_mask
 from websockets.frames import Opcode
 from websockets.protocol import SERVER, State
 from websockets.protocol import Protocol as WsProtocol
@@ -114,6 +118,11 @@ class ServerWebSocket:
         self._drainer: gevent.Greenlet | None = None
         self._close_after_drain: tuple[int, str] | None = None
         self._early = b""
+        #: Messages taken by the fast path, not returned yet.
+        self._ready: list[str | bytes] = []
+        #: Bytes the protocol still needs to finish the frame it is in (0: it is between
+        #: frames, so the next bytes may take the fast path; -1: unknown, never again).
+        self._carry = 0
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -250,6 +259,8 @@ class ServerWebSocket:
         """
         frames = self._frames
         while True:
+            if self._ready:
+                return self._ready.pop(0)
             while frames:
                 frame = frames.pop(0)
                 opcode = frame.opcode
@@ -287,6 +298,14 @@ class ServerWebSocket:
                 self.proto.receive_eof()
                 self._finish()
                 return None
+            if (self._carry == 0 and not frames and self._msg_opcode is None
+                    and self.proto.state is State.OPEN):
+                ready = _simple_messages(data, self.max_message_size)
+                if ready is not None:
+                    self._ready = ready
+                    continue
+            if self._carry >= 0:
+                self._carry = _carry_after(self._carry, data)
             self.proto.receive_data(data)
             frames.extend(self.proto.events_received())
             exc = self.proto.parser_exc
@@ -346,6 +365,80 @@ class ServerWebSocket:
             return
         self.closed = True
         self._shutdown()
+
+
+def _frame_extent(data: bytes, pos: int) -> tuple[int, int] | None:
+    """``(header length, payload length)`` of the frame starting at ``pos``, or ``None``
+    when its header is not complete yet (RFC 6455 section 5.2)."""
+    n = len(data)
+    if pos + 2 > n:
+        return None
+    b1 = data[pos + 1]
+    length = b1 & 0x7F
+    head = 2
+    if length == 126:
+        if pos + 4 > n:
+            return None
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        head = 4
+    elif length == 127:
+        if pos + 10 > n:
+            return None
+        length = int.from_bytes(data[pos + 2:pos + 10], "big")
+        head = 10
+    if b1 & 0x80:
+        head += 4
+    return head, length
+
+
+def _simple_messages(data: bytes, max_size: int) -> list[Any] | None:
+    """The fast path of the reader: when ``data`` is exactly a run of complete, final,
+    masked text or binary frames within ``max_size`` (what clients send nearly always),
+    their messages (``str`` for text, ``bytes`` for binary); otherwise ``None`` and the
+    ``websockets`` protocol reads ``data`` (control frames, fragments, partial frames,
+    text that is not UTF-8, anything invalid)."""
+    out: list[str | bytes] = []
+    pos = 0
+    n = len(data)
+    while pos < n:
+        b0 = data[pos]
+        if b0 != 0x81 and b0 != 0x82:  # FIN, no RSV bits, text or binary
+            return None
+        extent = _frame_extent(data, pos)
+        if extent is None or not data[pos + 1] & 0x80:  # incomplete, or not masked
+            return None
+        head, length = extent
+        end = pos + head + length
+        if end > n or length > max_size:
+            return None
+        payload = apply_mask(data[pos + head:end], data[pos + head - 4:pos + head])
+        if b0 == 0x81:
+            try:
+                out.append(payload.decode("utf-8"))
+            except UnicodeDecodeError:
+                return None
+        else:
+            out.append(payload)
+        pos = end
+    return out
+
+
+def _carry_after(carry: int, data: bytes) -> int:
+    """Bytes still missing from the current frame after ``data`` arrives, given that
+    ``carry`` were missing before; -1 when a frame header is cut (then unknown)."""
+    n = len(data)
+    if carry >= n:
+        return carry - n
+    pos = carry
+    while pos < n:
+        extent = _frame_extent(data, pos)
+        if extent is None:
+            return -1
+        end = pos + extent[0] + extent[1]
+        if end > n:
+            return end - n
+        pos = end
+    return 0
 
 
 class GeventWebSocketAdapter:
