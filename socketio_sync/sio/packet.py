@@ -71,14 +71,27 @@ def deconstruct(data: Any, buffers: list[bytes]) -> Any:
     return data
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_BINARY = (bytes, bytearray, memoryview)
+
+
 def has_binary(data: Any) -> bool:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return True
-    if isinstance(data, (list, tuple)):
-        return any(has_binary(item) for item in data)
+    """Whether ``data`` holds a bytes-like value anywhere (checked on every emit: plain
+    loops, and scalars skipped without a call)."""
+    kind = type(data)
+    if kind in _PLAIN:
+        return False
+    if kind is list or kind is tuple or (kind is not dict and isinstance(data, (list, tuple))):
+        for item in data:
+            if type(item) not in _PLAIN and has_binary(item):
+                return True
+        return False
     if isinstance(data, dict):
-        return any(has_binary(value) for value in data.values())
-    return False
+        for value in data.values():
+            if type(value) not in _PLAIN and has_binary(value):
+                return True
+        return False
+    return isinstance(data, _BINARY)
 
 
 def reconstruct(data: Any, buffers: list[bytes]) -> Any:
