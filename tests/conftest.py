@@ -103,21 +103,27 @@ class LiveServer:
         return self.proc is not None and self.proc.poll() is None
 
 
-@pytest.fixture
-def live_server() -> Iterator[Any]:
-    """Factory fixture: ``srv = live_server("tests.apps.chat:build", ping_interval=0.3)``."""
-    servers: list[LiveServer] = []
+def _server_factory(make: Any, describe: Any) -> Iterator[Any]:
+    """The body of a factory fixture: yields ``start(...)`` (which calls ``make``), then
+    stops every server and fails the test if one died on its own (``describe`` says which)."""
+    servers: list[Any] = []
 
-    def start(factory: str, **opts: Any) -> LiveServer:
-        srv = LiveServer(factory, **opts)
+    def start(*args: Any, **kwargs: Any) -> Any:
+        srv = make(*args, **kwargs)
         servers.append(srv)
         return srv
 
     yield start
-    crashed = [s.factory for s in servers if not s.expected_down and not s.alive()]
+    crashed = [srv for srv in servers if not srv.expected_down and not srv.alive()]
     for srv in servers:
         srv.stop()
-    assert not crashed, f"test server(s) died during the test: {crashed}"
+    assert not crashed, "test server(s) died during the test: " + "\n".join(describe(s) for s in crashed)
+
+
+@pytest.fixture
+def live_server() -> Iterator[Any]:
+    """Factory fixture: ``srv = live_server("tests.apps.chat:build", ping_interval=0.3)``."""
+    yield from _server_factory(LiveServer, lambda srv: srv.factory)
 
 
 class GunicornServer:
@@ -222,19 +228,7 @@ def _gunicorn_has_control_socket() -> bool:
 @pytest.fixture
 def gunicorn_server() -> Iterator[Any]:
     """Factory fixture: ``srv = gunicorn_server("examples.chat.app:build()", workers=1)``."""
-    servers: list[GunicornServer] = []
-
-    def start(app: str, **kwargs: Any) -> GunicornServer:
-        srv = GunicornServer(app, **kwargs)
-        servers.append(srv)
-        return srv
-
-    yield start
-    crashed = [s.app for s in servers if not s.expected_down and not s.alive()]
-    for srv in servers:
-        srv.stop()
-    assert not crashed, f"gunicorn died during the test: {crashed}\n" + "\n".join(
-        line for s in servers for line in s.output[-40:])
+    yield from _server_factory(GunicornServer, lambda srv: f"gunicorn {srv.app}:\n" + "\n".join(srv.output[-40:]))
 
 
 class RedisServer:

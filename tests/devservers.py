@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
-from tests.conftest import ROOT, _free_port
+from tests.conftest import ROOT, _free_port, _server_factory
 
 DJANGO_EXAMPLE = ROOT / "examples" / "django_notify"
 
@@ -138,18 +138,10 @@ class DevServer:
 @pytest.fixture
 def dev_server() -> Iterator[Callable[..., DevServer]]:
     """Factory fixture: ``dev_server(args, port, cwd=..., env=...)``."""
-    servers: list[DevServer] = []
+    def make(args: list[str], port: int | None = None, **kwargs: Any) -> DevServer:
+        return DevServer(args, port or _free_port(), **kwargs)
 
-    def start(args: list[str], port: int | None = None, **kwargs: Any) -> DevServer:
-        srv = DevServer(args, port or _free_port(), **kwargs)
-        servers.append(srv)
-        return srv
-
-    yield start
-    crashed = [s for s in servers if not s.expected_down and not s.alive()]
-    for srv in servers:
-        srv.stop()
-    assert not crashed, "server(s) died during the test:\n" + "\n\n".join(s.log for s in crashed)
+    yield from _server_factory(make, lambda srv: srv.log)
 
 
 def disconnect_python_client(client: Any, wait: float = 5.0) -> None:
