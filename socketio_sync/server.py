@@ -47,6 +47,10 @@ class Server:
     :param upgrade_timeout: seconds to finish an upgrade once probed.
     :param max_pending_bytes: bytes allowed to wait for a WebSocket client that does not
         read (a stalled or malicious peer); past that it is disconnected.
+    :param max_sessions: open Engine.IO sessions allowed at once (``None``: no limit);
+        handshakes past it get HTTP 503 (clients retry with their reconnection delay).
+    :param handshake_rate: ``(count, seconds)``: new sessions allowed per time window for
+        this server (``None``: no limit); past it, HTTP 429.
     :param max_attachments: binary attachments allowed in one packet.
     :param adapter: an :class:`Adapter` subclass (or factory ``nsp -> Adapter``) for rooms.
     :param json: a module-like object with ``dumps``/``loads`` (default: the stdlib's).
@@ -65,6 +69,8 @@ class Server:
         allow_upgrades: bool = True,
         upgrade_timeout: float = 10.0,
         max_pending_bytes: int = 16_000_000,
+        max_sessions: int | None = None,
+        handshake_rate: tuple[int, float] | None = None,
         max_attachments: int = sio.DEFAULT_MAX_ATTACHMENTS,
         adapter: type[Adapter] | Callable[[Namespace], Adapter] = InMemoryAdapter,
         json: Any = None,
@@ -88,6 +94,7 @@ class Server:
             max_http_buffer_size=max_http_buffer_size, cors_allowed_origins=cors_allowed_origins,
             cors_credentials=cors_credentials, transports=transports, allow_upgrades=allow_upgrades,
             upgrade_timeout=upgrade_timeout, max_pending_bytes=max_pending_bytes,
+            max_sessions=max_sessions, handshake_rate=handshake_rate,
         )
         self.engine.on("connection", self._on_engine_connection)
         #: Reusable greenlets that run event handlers.

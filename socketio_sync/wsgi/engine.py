@@ -443,6 +443,10 @@ class EngineServer:
     :param max_payload_packets: packets allowed in one polling body.
     :param max_pending_bytes: bytes allowed to wait for a WebSocket client that does not
         read; past that it is disconnected ("transport close").
+    :param max_sessions: open sessions allowed at once (``None``: no limit); a handshake
+        past it gets ``503`` and the client retries later.
+    :param handshake_rate: ``(count, seconds)``: at most ``count`` new sessions per
+        ``seconds`` for this server (``None``: no limit); past it, ``429``.
     """
 
     #: Packets sent in one polling response at most; the rest wait for the next GET.
@@ -462,6 +466,8 @@ class EngineServer:
         upgrade_timeout: float = 10.0,
         max_payload_packets: int = 1000,
         max_pending_bytes: int = 16_000_000,
+        max_sessions: int | None = None,
+        handshake_rate: tuple[int, float] | None = None,
     ) -> None:
         if ping_interval <= 0 or ping_timeout <= 0:
             raise ValueError("ping_interval and ping_timeout must be positive (seconds)")
@@ -484,6 +490,18 @@ class EngineServer:
         self.upgrade_timeout = upgrade_timeout
         self.max_payload_packets = max_payload_packets
         self.max_pending_bytes = int(max_pending_bytes)
+        if max_sessions is not None and max_sessions < 1:
+            raise ValueError("max_sessions must be >= 1 or None")
+        self.max_sessions = max_sessions
+        #: Handshakes refused by ``max_sessions`` or ``handshake_rate`` so far.
+        self.refused_handshakes = 0
+        self._last_refusal_log = float("-inf")
+        self._rate: _TokenBucket | None = None
+        if handshake_rate is not None:
+            count, seconds = handshake_rate
+            if count < 1 or seconds <= 0:
+                raise ValueError("handshake_rate is (count >= 1, seconds > 0)")
+            self._rate = _TokenBucket(int(count), float(seconds))
         self.sessions: dict[str, EngineConnection] = {}
         self._handlers: dict[str, list[Handler]] = {}
         #: Runs every heartbeat and timeout of this server in one greenlet.
@@ -557,6 +575,9 @@ class EngineServer:
         sid = query.get("sid")
         try:
             if sid is None:
+                refused = self._admission()
+                if refused is not None:
+                    return self._error(environ, start_response, 3, cors, status=refused)
                 if transport == "websocket":
                     return self._websocket_handshake(environ, start_response, cors)
                 if method != "GET":
@@ -586,6 +607,24 @@ class EngineServer:
         start_response(f"{status} OK", headers + cors)
         return [data]
 
+    def _admission(self) -> int | None:
+        """``None`` when a new session may open, else the HTTP status refusing it."""
+        if self.max_sessions is not None and len(self.sessions) >= self.max_sessions:
+            self._log_refusal("%d sessions open (max_sessions)", len(self.sessions))
+            return 503
+        if self._rate is not None and not self._rate.take(_now()):
+            self._log_refusal("over handshake_rate (%d per %g s)", self._rate.capacity, self._rate.per)
+            return 429
+        return None
+
+    def _log_refusal(self, msg: str, *args: Any) -> None:
+        """A warning at most every 10 s (a flood must not flood the log), counted."""
+        self.refused_handshakes += 1
+        now = _now()
+        if now - self._last_refusal_log >= 10.0:
+            self._last_refusal_log = now
+            log.warning("refusing handshakes: " + msg + "; %d refused so far", *args, self.refused_handshakes)
+
     def _error(self, environ: dict[str, Any], start_response: StartResponse, code: int,
                cors: list[tuple[str, str]], status: int = 400) -> list[bytes]:
         stock_ws = environ.get("wsgi.websocket")
@@ -597,7 +636,8 @@ class EngineServer:
                 pass
             return []
         body = json.dumps({"code": code, "message": eio.ERRORS[code]}, separators=(",", ":")).encode()
-        reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large"}.get(status, "Error")
+        reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large", 429: "Too Many Requests",
+                  503: "Service Unavailable"}.get(status, "Error")
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         if environ.get("HTTP_CONNECTION", "").lower() == "close":
             headers.append(("Connection", "close"))
@@ -706,6 +746,26 @@ class EngineServer:
             "with the worker socketio_sync.gunicorn.GeventWebSocketWorker, `flask run`, or Django's "
             "runserver with 'socketio_sync.integrations.django' in INSTALLED_APPS")
         return self._error(environ, start_response, 3, cors)
+
+
+class _TokenBucket:
+    """``capacity`` events per ``per`` seconds, refilled continuously."""
+
+    __slots__ = ("capacity", "per", "tokens", "stamp")
+
+    def __init__(self, capacity: int, per: float) -> None:
+        self.capacity = capacity
+        self.per = per
+        self.tokens = float(capacity)
+        self.stamp = _now()
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.capacity / self.per)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 def _same_origin(environ: dict[str, Any], origin: str) -> bool:
