@@ -1,0 +1,68 @@
+"""Named tests for attack classes from peers' advisories that other files do not name:
+cross-site WebSocket hijacking and predictable ids. SECURITY.md maps every class to its
+test."""
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+import socketio
+import websocket
+
+pytestmark = pytest.mark.integration
+
+
+def _ws_status(url: str, query: str, origin: str | None) -> int:
+    try:
+        ws = websocket.create_connection(url.replace("http", "ws") + "/socket.io/?" + query, timeout=5,
+                                         origin=origin, suppress_origin=origin is None)
+    except websocket.WebSocketBadStatusException as exc:
+        return int(exc.status_code)
+    ws.close()
+    return 101
+
+
+def test_cross_site_websocket_hijacking_is_refused_before_101(live_server: Any) -> None:
+    """A page on another origin opening a WebSocket with the victim's cookies gets HTTP 403
+    before any 101, by default (same origin only), for a new session and for an upgrade."""
+    srv = live_server("tests.apps.basic:build", cors_allowed_origins=None)  # the default
+    host = srv.url.split("://", 1)[1]
+    assert _ws_status(srv.url, "EIO=4&transport=websocket", "http://evil.example") == 403
+    assert _ws_status(srv.url, "EIO=4&transport=websocket", f"http://{host}") == 101  # same origin
+    assert _ws_status(srv.url, "EIO=4&transport=websocket", None) == 101  # non-browser clients
+    # The upgrade of an existing polling session is checked the same way.
+    client = socketio.Client(reconnection=False)
+    client.connect(srv.url, transports=["polling"])
+    try:
+        sid = client.eio.sid
+        assert _ws_status(srv.url, f"EIO=4&transport=websocket&sid={sid}", "http://evil.example") == 403
+    finally:
+        client.disconnect()
+
+
+def test_session_and_socket_ids_are_unpredictable(live_server: Any) -> None:
+    """Ids come from ``secrets`` with 128 bits: all distinct, full length, and a socket id
+    is not derived from its session id."""
+    import urllib.request
+
+    srv = live_server("tests.apps.basic:build")
+    sids = []
+    for _ in range(200):
+        with urllib.request.urlopen(srv.url + "/socket.io/?EIO=4&transport=polling", timeout=5) as resp:
+            sids.append(json.loads(resp.read()[1:])["sid"])
+    assert len(set(sids)) == len(sids)
+    for sid in sids:
+        raw = base64.urlsafe_b64decode(sid + "=" * (-len(sid) % 4))
+        assert len(raw) >= 16, sid  # 128 bits
+    # No shared prefix or counter between consecutive ids.
+    assert len({sid[:6] for sid in sids}) > 190
+    client = socketio.Client(reconnection=False)
+    client.connect(srv.url, transports=["polling"])
+    try:
+        assert client.get_sid() not in (None, client.eio.sid)
+        raw = base64.urlsafe_b64decode(client.get_sid() + "=" * (-len(client.get_sid()) % 4))
+        assert len(raw) >= 16
+    finally:
+        client.disconnect()
