@@ -1,0 +1,114 @@
+"""Coverage-guided fuzzing (atheris / libFuzzer) of everything that parses client input:
+the Engine.IO packet and payload decoders, the Socket.IO decoder (attachments included)
+and the WebSocket reader's fast path.
+
+A decoder may only return a value or raise ``RemoteProtocolError``; anything else is a
+crash. What decodes must survive a round trip through the encoder. The fast WebSocket path
+must agree with the ``websockets`` protocol on every input it accepts.
+
+    python tests/fuzz/atheris_codecs.py -max_total_time=600     # a longer run
+    python tests/fuzz/atheris_codecs.py CORPUS_DIR -max_total_time=3600
+
+``tests/unit/test_fuzz_atheris.py`` runs it for a bounded time in CI.
+"""
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports(include=["socketio_sync"]):
+    from socketio_sync import eio, sio
+    from socketio_sync.exceptions import RemoteProtocolError
+    from socketio_sync.wsgi.websocket import _carry_after, _simple_messages
+
+from websockets.frames import Opcode  # noqa: E402
+from websockets.protocol import SERVER, State  # noqa: E402
+from websockets.protocol import Protocol as WsProtocol  # noqa: E402
+
+
+def _eio_payload(text: str) -> None:
+    try:
+        packets = eio.decode_payload(text, 1000)
+    except RemoteProtocolError:
+        return
+    again = eio.decode_payload(eio.encode_payload(packets), 1000)
+    assert again == packets, (text, packets, again)
+
+
+def _eio_packet(frame: str | bytes) -> None:
+    try:
+        packet = eio.decode_packet(frame)
+    except RemoteProtocolError:
+        return
+    assert eio.decode_packet(eio.encode_packet(packet)) == packet, (frame, packet)
+
+
+def _sio_messages(messages: list[str | bytes]) -> None:
+    decoder = sio.Decoder(max_attachments=10)
+    encoder = sio.Encoder()
+    for message in messages:
+        try:
+            packet = decoder.add(message)
+        except RemoteProtocolError:
+            return
+        if packet is None:
+            continue
+        if packet.type in (sio.PacketType.EVENT, sio.PacketType.ACK,
+                           sio.PacketType.BINARY_EVENT, sio.PacketType.BINARY_ACK):
+            # What the server accepts, it can send back in the same shape.
+            check = sio.Decoder(max_attachments=10)
+            out = None
+            for item in encoder.encode(sio.Packet(packet.type, packet.nsp, packet.data, packet.id)):
+                out = check.add(item)
+            assert out is not None and out.data == packet.data and out.nsp == packet.nsp, (packet, out)
+
+
+def _ws_fast_path(data: bytes) -> None:
+    _carry_after(0, data)
+    fast = _simple_messages(data, 1 << 16)
+    if fast is None:
+        return
+    proto = WsProtocol(SERVER, state=State.OPEN, max_size=1 << 16)
+    proto.receive_data(data)
+    slow: list[str | bytes] = []
+    for frame in proto.events_received():
+        if frame.opcode is Opcode.TEXT:
+            slow.append(bytes(frame.data).decode("utf-8"))
+        elif frame.opcode is Opcode.BINARY:
+            slow.append(bytes(frame.data))
+    assert proto.parser_exc is None and fast == slow, (data, fast, slow, proto.parser_exc)
+
+
+def test_one_input(data: bytes) -> None:
+    fdp = atheris.FuzzedDataProvider(data)
+    mode = fdp.ConsumeIntInRange(0, 4)
+    if mode == 0:
+        _eio_payload(fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
+    elif mode == 1:
+        if fdp.ConsumeBool():
+            _eio_packet(fdp.ConsumeBytes(fdp.remaining_bytes()))
+        else:
+            _eio_packet(fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
+    elif mode == 2:
+        messages: list[str | bytes] = []
+        while fdp.remaining_bytes() and len(messages) < 16:
+            size = fdp.ConsumeIntInRange(0, 200)
+            messages.append(fdp.ConsumeBytes(size) if fdp.ConsumeBool()
+                            else fdp.ConsumeUnicodeNoSurrogates(size))
+        _sio_messages(messages)
+    elif mode == 3:
+        # Text that looks like Socket.IO: a type digit, maybe attachments, nsp, id, JSON.
+        head = fdp.PickValueInList(["0", "1", "2", "3", "4", "5", "6", "51-", "61-", "2/chat,", "3/a,12"])
+        _sio_messages([head + fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes())])
+    else:
+        _ws_fast_path(fdp.ConsumeBytes(fdp.remaining_bytes()))
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
