@@ -66,3 +66,39 @@ def test_session_and_socket_ids_are_unpredictable(live_server: Any) -> None:
         assert len(raw) >= 16
     finally:
         client.disconnect()
+
+
+def _live_greenlets() -> int:
+    import gc
+
+    import greenlet
+
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet.greenlet) and not obj.dead)
+
+
+def test_no_greenlet_per_session_for_heartbeats() -> None:
+    """Peers ran a thread per PONG or a sleeping task per session's heartbeat. Here one
+    timer greenlet serves every session's heartbeat: 300 open sessions with pending
+    pings add no greenlets; when they all time out, nothing stays behind."""
+    import time
+
+    from werkzeug.test import Client
+
+    import socketio_sync
+
+    io = socketio_sync.Server(ping_interval=0.2, ping_timeout=0.2)
+    http = Client(socketio_sync.WSGIApp(io))
+    assert http.get("/socket.io/?EIO=4&transport=polling").status_code == 200  # starts the runtime
+    time.sleep(0.6)  # that session times out: the timer greenlet exists, nothing else
+    before = _live_greenlets()
+    for _ in range(300):
+        assert http.get("/socket.io/?EIO=4&transport=polling").status_code == 200
+    assert io.engine.clients_count == 300
+    assert len(io.engine.timers) >= 300  # one heap entry per session...
+    assert _live_greenlets() - before <= 2  # ...and no greenlet per session
+    deadline = time.monotonic() + 5
+    while io.engine.clients_count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert io.engine.clients_count == 0  # nobody answered the pings: all timed out
+    time.sleep(0.2)
+    assert _live_greenlets() - before <= 2
