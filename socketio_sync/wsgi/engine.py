@@ -600,7 +600,7 @@ class EngineServer:
 
     def _respond(self, start_response: StartResponse, environ: dict[str, Any], status: int, body: str,
                  cors: list[tuple[str, str]]) -> list[bytes]:
-        data = body.encode("utf-8")
+        data = body.encode("utf-8", "backslashreplace")  # lone surrogates: see websocket._SURROGATES
         headers = [("Content-Type", "text/plain; charset=UTF-8"), ("Content-Length", str(len(data)))]
         if environ.get("HTTP_CONNECTION", "").lower() == "close":
             headers.append(("Connection", "close"))

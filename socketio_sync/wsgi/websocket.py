@@ -39,6 +39,13 @@ log = logging.getLogger("socketio_sync.websocket")
 
 _SOCKET_ERRORS = (OSError, _socket.error)
 
+#: How text is encoded on the way out. A client can smuggle a lone surrogate into a
+#: string through a JSON escape ("\\ud800"); UTF-8 cannot carry it, and failing here would
+#: break the send for every recipient of a broadcast. It only ever sits inside a JSON
+#: string, where "\\ud800" (what backslashreplace writes) is the same value, as JavaScript's
+#: JSON.stringify writes it.
+_SURROGATES = "backslashreplace"
+
 
 class MessageTooBig(Exception):
     """A WebSocket message went over the size limit; the socket was closed with 1009."""
@@ -72,7 +79,7 @@ def frame(payload: bytes, opcode: int) -> bytes:
 def frame_message(data: str | bytes) -> bytes:
     """A whole WebSocket message: text for ``str``, binary for ``bytes``."""
     if isinstance(data, str):
-        return frame(data.encode("utf-8"), 0x1)
+        return frame(data.encode("utf-8", _SURROGATES), 0x1)
     return frame(data, 0x2)
 
 
@@ -475,9 +482,12 @@ class GeventWebSocketAdapter:
         return msg
 
     def send(self, data: str | bytes) -> None:
+        binary = isinstance(data, bytes)
+        if not binary:
+            data = data.encode("utf-8", _SURROGATES)  # type: ignore[union-attr]  # sent as text
         with self._lock:
             try:
-                self.ws.send(data, binary=isinstance(data, bytes))
+                self.ws.send(data, binary=binary)
             except Exception as exc:
                 raise ConnectionError(str(exc)) from exc
 

@@ -102,3 +102,30 @@ def test_no_greenlet_per_session_for_heartbeats() -> None:
     assert io.engine.clients_count == 0  # nobody answered the pings: all timed out
     time.sleep(0.2)
     assert _live_greenlets() - before <= 2
+
+
+@pytest.mark.parametrize("victim_transport", ["polling", "websocket"])
+def test_a_lone_surrogate_broadcast_does_not_break_other_clients(live_server: Any, victim_transport: str) -> None:
+    """Found by the live fuzzer: ``"\\ud800"`` in a client's JSON decodes to a string UTF-8
+    cannot encode; broadcast back, it made the server answer 500 to every polling client
+    of the room and fail every WebSocket send. It now goes out as the same JSON escape."""
+    import queue
+
+    srv = live_server("tests.apps.basic:build")
+    got: queue.Queue[Any] = queue.Queue()
+    victim = socketio.Client(reconnection=False)
+    victim.on("chat message", got.put)
+    victim.connect(srv.url, transports=[victim_transport])
+    attacker = websocket.create_connection(srv.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+                                           timeout=5)
+    try:
+        assert attacker.recv().startswith("0{")
+        attacker.send("40")
+        assert attacker.recv().startswith("40")
+        attacker.send('42["chat message","a\\ud800b"]')
+        assert got.get(timeout=5) == "a\ud800b"
+        assert victim.call("echo", "still here", timeout=5) == "still here"
+        assert victim.connected
+    finally:
+        attacker.close()
+        victim.disconnect()
