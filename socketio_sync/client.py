@@ -161,9 +161,12 @@ class Client:
             try:
                 namespace._run_middlewares(socket)
             except ConnectionRefused as refused:
+                namespace.adapter.delete_all(socket.id)  # rooms a middleware joined
+                socket._closed = True
                 self._refuse(namespace.name, refused)
                 return
             if self.conn.closed:
+                socket._closed = True
                 return
             self._connect_pending = False
             socket.connected = True
@@ -178,6 +181,7 @@ class Client:
             if socket._held is not None:
                 # Nothing was sent yet: a clean refusal.
                 socket.connected = False
+                socket._closed = True
                 namespace.adapter.delete_all(socket.id)
                 namespace.sockets.pop(socket.id, None)
                 self._remove(socket)

@@ -149,6 +149,10 @@ class Socket:
 
     @_in_hub
     def join(self, room: RoomArg) -> None:
+        """Join ``room`` (a name or several). A no-op once disconnected: a handler still
+        running when its client went away must not leave room entries behind."""
+        if self._closed:
+            return
         self.nsp.adapter.add_all(self.id, _rooms(room))
 
     @_in_hub
@@ -315,9 +319,13 @@ class Socket:
             except Exception:
                 log.exception("error in %r handler of socket %s", event, self.id)
 
+    #: Set once the socket disconnected (``connected`` is also false before it connects).
+    _closed = False
+
     def _on_close(self, reason: str) -> None:
         if not self.connected:
             return
+        self._closed = True
         log.debug("socket %s left %s: %s", self.id, self.nsp.name, reason)
         self._fire("disconnecting", reason)
         self.connected = False

@@ -5,6 +5,7 @@ background gevent thread and handlers in handler threads."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -210,3 +211,46 @@ def test_the_readme_example_test_passes() -> None:
     namespace: dict[str, Any] = {"build": lambda: build(secret_key="readme")}
     exec(compile(source, "README.rst (Testing your application)", "exec"), namespace)
     namespace["test_notification_reaches_the_user"]()
+
+
+def test_a_handler_joining_after_its_client_left_leaves_no_room_entry() -> None:
+    """Found by the soak test: a ``join`` handler still running when its client went away
+    re-added the dead socket to the adapter's room maps, which then never emptied."""
+    io = socketio_sync.Server()
+    release = threading.Event()
+    entered = threading.Event()
+
+    @io.on("connection")
+    def on_connection(socket: socketio_sync.Socket) -> None:
+        @socket.on("slow_join")
+        def slow_join(room: str) -> None:
+            entered.set()
+            release.wait(5)
+            socket.join(room)
+
+    client = io.test_client()
+    client.emit("slow_join", "late")
+    assert entered.wait(5)
+    client.disconnect()
+    deadline = time.monotonic() + 5
+    while io.of("/").sockets and time.monotonic() < deadline:
+        time.sleep(0.02)
+    release.set()
+    time.sleep(0.2)
+    adapter = io.of("/").adapter
+    assert not io.of("/").sockets
+    assert adapter.rooms == {} and adapter.sids == {}, (adapter.rooms, adapter.sids)
+
+
+def test_rooms_joined_in_a_refusing_middleware_are_forgotten() -> None:
+    io = socketio_sync.Server()
+
+    @io.use
+    def join_then_refuse(socket: socketio_sync.Socket, next: Any) -> None:
+        socket.join("vip")
+        next(socketio_sync.ConnectionRefused("no"))
+
+    with pytest.raises(ConnectionRefusedByServer):
+        io.test_client()
+    adapter = io.of("/").adapter
+    assert adapter.rooms == {} and adapter.sids == {}, (adapter.rooms, adapter.sids)
