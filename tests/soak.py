@@ -16,7 +16,13 @@ hold zero Engine.IO sessions, zero sockets in every namespace, empty adapter map
 pending timers and no live session/socket/client objects; its greenlets must be back to
 the count before any client (plus the idle worker pool and the timer greenlet at most);
 its RSS within ``rss_margin_mb`` of the warm-up value. Every honest operation of the
-clients must have succeeded.
+clients must have succeeded, and the clients must have seen a ping about every
+``ping_interval`` (median gap at most ``ping_interval + 0.5`` s).
+
+Reported, not asserted: the peaks during the churn, Python's allocated blocks and gc
+object counts (exact where RSS is not), the machine's listen-queue overflows, and the
+clients' "anomalies" (a broadcast for a room the client does not know its socket is in;
+rare, not explained yet, see ``soak.mjs``).
 
 From the test (``tests/integration/test_soak.py``) or by hand, against a server it starts::
 
@@ -44,7 +50,7 @@ SCRIPT = JS_DIR / "soak.mjs"
 APP = "tests.apps.soak_app:build"
 
 #: Main churn seconds in CI (the test); ``SOAK_SECONDS`` overrides it.
-CI_SECONDS = 35
+CI_SECONDS = 32
 WARMUP_SECONDS = 8
 CLIENTS = 1000
 #: Idle pooled workers (``WorkerPool.max_idle``), the timer greenlet, the pool's reaper.
@@ -298,6 +304,10 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(f"  {name}: {_brief_node(rnd['node'])}; listen queue overflows: {rnd.get('listen_overflows')}")
         if rnd["node"]["errors"]:
             lines.append(f"  {name} errors: {rnd['node'].get('errors_by')}")
+        if rnd["node"].get("anomalies"):
+            lines.append(f"  {name} anomalies (not failures): {rnd['node']['anomalies']}, e.g. "
+                         f"{rnd['node']['anomaly_examples'][:2]}")
+
         lines.append(f"  {name} peak: {rnd['peak']}")
         lines.append(f"  {name} settled in {rnd['settle_s']} s: {_brief(rnd['settled'])}")
     warm, end = report["warmup"]["settled"], report["main"]["settled"]

@@ -47,6 +47,8 @@ class TimerService:
                     fn()
                 except Exception:
                     log.exception("timer callback %r failed", fn)
+                # Drop the reference while waiting: it would keep the last session alive.
+                fn = None  # type: ignore[assignment]
             self._next = heap[0][0] if heap else float("inf")
             self._wake.clear()
             self._wake.wait(None if not heap else max(0.0, self._next - time.monotonic()))

@@ -483,8 +483,9 @@ class GeventWebSocketAdapter:
 
     def send(self, data: str | bytes) -> None:
         binary = isinstance(data, bytes)
-        if not binary:
-            data = data.encode("utf-8", _SURROGATES)  # type: ignore[union-attr]  # sent as text
+        if not binary and not data.isascii():  # type: ignore[union-attr]
+            # gevent-websocket encodes text itself: give it text UTF-8 can carry.
+            data = data.encode("utf-8", _SURROGATES).decode("utf-8")  # type: ignore[union-attr]
         with self._lock:
             try:
                 self.ws.send(data, binary=binary)

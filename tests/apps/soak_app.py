@@ -7,6 +7,7 @@
 ``leave(room)``        leaves ``room``; acks the same.
 ``say(room, msg)``     ``io.to(room).emit("said", {"room", "from", "msg"})`` (the sender gets
                        it too, before the ack); acks ``True``.
+``rooms()``            acks the socket's rooms (its own id left out), sorted.
 ``slow_join(room, s)`` emits ``slow_join_started``, sleeps ``s`` seconds, then joins: the
                        soak's clients drop their connection during the sleep.
 
@@ -135,6 +136,10 @@ def build(ping_interval: float = 1.0, ping_timeout: float = 1.0, connect_timeout
             socket.emit("slow_join_started", room)
             gevent.sleep(min(float(delay), 2.0))
             socket.join(room)
+            return sorted(r for r in socket.rooms if r != socket.id)
+
+        @socket.on("rooms")
+        def rooms() -> Any:
             return sorted(r for r in socket.rooms if r != socket.id)
 
         @socket.on("say")

@@ -48,6 +48,8 @@ What runs at once, for ``--seconds``:
     data, binary or unsafe values to it: the victim must get what was valid, never an
     HTTP error, and keep its session.
 
+* ``REGRESSIONS``: the inputs that found bugs so far, replayed once at the start of every
+  run beside the random cases (``--replay regression-NAME`` for one).
 * Honest clients: python-socketio (WebSocket, polling, polling+upgrade) and, when given,
   Node socket.io-client (WebSocket, polling): echo with acks, the server's questions
   answered, broadcasts in a room. They must see no error, no disconnect, every ack, and
@@ -245,6 +247,13 @@ def reconstruct(value: Any, buffers: list[bytes]) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def sio_text(nsp: str, ack_id: int | None, args: list[Any]) -> str:
+    """The text part of an EVENT without binary data (no ``4`` prefix)."""
+    text = sio_event(nsp, ack_id, args)[0]
+    assert isinstance(text, str)
+    return text
 
 
 def sio_event(nsp: str, ack_id: int | None, args: list[Any]) -> list[str | bytes]:
@@ -958,15 +967,15 @@ class AckTracker:
             return self._done(packet)
         if kind != "text" or not data.startswith("4"):
             return None
-        packet = parse_sio(data[1:])
-        if packet is None:
+        parsed = parse_sio(data[1:])
+        if parsed is None:
             self.case.finding("protocol", f"the server sent an unparsable Socket.IO packet {data[:200]!r}")
             return None
-        if packet.type in (5, 6) and packet.attachments:
-            self._pending_binary = packet
+        if parsed.type in (5, 6) and parsed.attachments:
+            self._pending_binary = parsed
             self._buffers = []
             return None
-        return self._done(packet)
+        return self._done(parsed)
 
     def _done(self, packet: SioPacket) -> SioPacket:
         if packet.type in (3, 6) and packet.id is not None and packet.nsp == self.nsp:
@@ -1024,9 +1033,10 @@ ROOMS = [HONEST_ROOM, "r1", "r2", "", "x" * 65, "ünï", "room\u0000"]
 
 
 class Gen:
-    """Generated Socket.IO traffic for one case: ``messages()`` returns the Engine.IO
-    messages (text without the ``4`` prefix, or bytes) of one packet and whether it is
-    valid; valid packets with an ack id are registered in ``acks``."""
+    """Generated Socket.IO traffic for one case: ``valid()``, ``invalid()``, ``unsafe()``
+    and ``mutated()`` each return the Engine.IO messages (text without the ``4`` prefix,
+    or bytes) of one packet; the acks a valid packet must get are registered in ``acks``
+    (``expected``), those of unsafe ones in ``acks.answer_or_close``."""
 
     UNSAFE_VALUES = ["NaN", "Infinity", "-Infinity", "1e999", '"\\ud800"', '"\\udfff x"', '"a\\ud83d"',
                      '{"\\udc00":1}', '["x\\ud800y"]',
@@ -1058,10 +1068,10 @@ class Gen:
             return sio_event(self.nsp, ack_id, ["echo", *args])
         if r < 0.7:
             room = rng.choice(ROOMS[:3])
-            ack_id = self.new_id() if rng.random() < 0.7 else None
-            if ack_id is not None:
-                self.acks.expected[ack_id] = [True]
-            return sio_event(self.nsp, ack_id, [rng.choice(("join", "leave")), room])
+            maybe_id = self.new_id() if rng.random() < 0.7 else None
+            if maybe_id is not None:
+                self.acks.expected[maybe_id] = [True]
+            return sio_event(self.nsp, maybe_id, [rng.choice(("join", "leave")), room])
         if r < 0.82:
             room = rng.choice(ROOMS[:3])
             return sio_event(self.nsp, None, ["broadcast", room, rand_json(rng, binary=rng.random() < 0.2)])
@@ -1604,7 +1614,7 @@ def case_frames(case: Case) -> None:
             # the payload masked with another key than the one in the header: garbage
             # that may or may not happen to be valid
             ambiguous = True
-            text = ("4" + sio_event("/", gen.new_id(), ["echo", "bad mask"])[0]).encode()
+            text = ("4" + sio_text("/", gen.new_id(), ["echo", "bad mask"])).encode()
             good = ws_frame(text, 1, mask_key=b"\x01\x02\x03\x04")
             stream += good[:2] + b"\x05\x06\x07\x08" + good[6:]
             case.note("bad mask")
@@ -1613,7 +1623,7 @@ def case_frames(case: Case) -> None:
             # a length in a longer form than needed (RFC 6455: "the minimal number of bytes
             # MUST be used"): refusing and accepting are both fine
             ambiguous = True
-            text = ("4" + sio_event("/", gen.new_id(), ["echo", "long form"])[0]).encode()
+            text = ("4" + sio_text("/", gen.new_id(), ["echo", "long form"])).encode()
             stream += ws_frame(text, 1, form=rng.choice((16, 64)), rng=rng)
             case.note("non-minimal length")
             continue
@@ -1637,7 +1647,7 @@ def case_frames(case: Case) -> None:
                                         pings=None if violation else pings)
     if mode == "close":
         stream += ws_frame(struct.pack("!H", rng.choice((1000, 1001, 3000, 4999))) + b"bye", 8, rng=rng)
-        stream += ws_message_frames("4" + sio_event("/", 999_999, ["echo", 1])[0], rng)
+        stream += ws_message_frames("4" + sio_text("/", 999_999, ["echo", 1]), rng)
         acks.forbidden.add(999_999)
         acks.expected.clear()
         pings = []
@@ -1716,7 +1726,7 @@ def case_upgrade(case: Case) -> None:
         args = [rand_json(rng)]
         ack_id = gen.new_id()
         acks.expected[ack_id] = args
-        ws.send("4" + sio_event("/", ack_id, ["echo", *args])[0])
+        ws.send("4" + sio_text("/", ack_id, ["echo", *args]))
         deadline = time.monotonic() + 4.0
         while acks.missing() and time.monotonic() < deadline:
             msg = ws.next(deadline - time.monotonic())
@@ -1789,7 +1799,7 @@ def case_victim(case: Case, raw_value: str | None = None) -> None:
         return ack_id in acks.got
 
     events: list[Any] = []
-    victim.post(("4" + sio_event("/", 1, ["join", room])[0]).encode())
+    victim.post(("4" + sio_text("/", 1, ["join", room])).encode())
     if not until_ack(1) or acks.got[1] != [True]:
         case.note(f"join not acknowledged: {acks.got}")
         victim.close()
@@ -1813,13 +1823,14 @@ def case_victim(case: Case, raw_value: str | None = None) -> None:
     case.note(f"broadcast {'valid' if valid else 'unsafe'} {str(value)[:80]!r}")
     time.sleep(0.2)
     # the victim must still work: an echo after the broadcast, and the broadcast itself when valid
-    victim.post(("4" + sio_event("/", 2, ["echo", "still here"])[0]).encode())
+    victim.post(("4" + sio_text("/", 2, ["echo", "still here"])).encode())
     ok = until_ack(2, 5.0)
     if not ok:
         case.finding("victim-disturbed", f"a polling client lost its session or its ack after another client "
                                          f"broadcast {'valid data' if valid else 'an unsafe value'} to its room "
                                          f"(closed={victim.closed})")
-    elif valid and events != [[value]]:
+    elif valid and events != [[value]] and not (raw_value is not None and events == []):
+        # (a raw value may be refused: the sender is closed and nothing reaches the room)
         case.finding("broadcast", f"the room member got {events!r:.300} for a broadcast of {value!r:.300}")
     sender.close()
     victim.close()
@@ -1915,6 +1926,10 @@ REGRESSIONS: dict[str, Callable[[Case], None]] = {
     "preflight-folded-header": _reg_raw_http(
         lambda case: (b"OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n" + _host(case) +
                       b"Access-Control-Request-Headers: content-type\r\n x-folded\r\nConnection: close\r\n\r\n")),
+    # ... or an Origin header so folded, reflected in Access-Control-Allow-Origin (cors "*")
+    "folded-origin": _reg_raw_http(
+        lambda case: (b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n" + _host(case) +
+                      b"Origin: http://a.example\r\n x-folded\r\nConnection: close\r\n\r\n")),
     # a WebSocket handshake with a body (chunked, or a Content-Length): after the session,
     # pywsgi reads the rest of the body from the reader the handler took away
     "websocket-handshake-with-chunked-body": _reg_raw_http(
@@ -2028,9 +2043,10 @@ def synthetic_corpus(fz: "Fuzzer") -> list[dict[str, Any]]:
     ws_head = render_request("GET", f"{PATH}?EIO=4&transport=websocket",
                              [("Host", host), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
                               ("Sec-WebSocket-Key", ws_key(rng)), ("Sec-WebSocket-Version", "13")])
-    frames = b"".join(ws_message_frames(m, rng) for m in
-                      ["40", '420["echo",{"a":1}]', "451-1" + dumps(["echo", {"_placeholder": True, "num": 0}]),
-                       b"\x00\x01", '42["join","r1"]', "3"])
+    messages: list[str | bytes] = [
+        "40", '420["echo",{"a":1}]', "451-1" + dumps(["echo", {"_placeholder": True, "num": 0}]), b"\x00\x01",
+        '42["join","r1"]', "3"]
+    frames = b"".join(ws_message_frames(m, rng) for m in messages)
     post = render_request("POST", f"{PATH}?EIO=4&transport=polling&sid=SIDSIDSID",
                           [("Host", host), ("Content-Type", "text/plain;charset=UTF-8"), ("Content-Length", "20")],
                           b'40\x1e421["echo","poll"]')
@@ -2110,14 +2126,27 @@ class Honest:
                 time.sleep(0.2)
             time.sleep(0.02)
 
-    # -- to implement
-    def connect(self) -> None: ...
-    def call(self, event: str, *args: Any) -> list[Any]: ...
-    def connected(self) -> bool: ...
-    def broadcasts_received(self) -> list[tuple[str, int]]: ...
-    def disconnects(self) -> list[str]: ...
-    def engine_sid(self) -> str | None: ...
-    def close(self) -> None: ...
+    # -- implemented by the subclasses
+    def connect(self) -> None:
+        raise NotImplementedError
+
+    def call(self, event: str, *args: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def connected(self) -> bool:
+        raise NotImplementedError
+
+    def broadcasts_received(self) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    def disconnects(self) -> list[str]:
+        raise NotImplementedError
+
+    def engine_sid(self) -> str | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 class HonestPy(Honest):
@@ -2305,7 +2334,7 @@ class LogWatcher:
         return done
 
     def _line2(self, line: str) -> list[dict[str, Any]]:
-        done = []
+        done: list[dict[str, Any]] = []
         if self._tb is not None:
             if line.startswith(_TB_START):
                 self._tb.append(line)  # a chained exception
@@ -2713,10 +2742,10 @@ class Fuzzer:
         for c in self.honest:
             c.final_check()
             received = c.broadcasts_received()
-            for sender in self.honest:
-                seq = [n for s, n in received if s == sender.name]
+            for other in self.honest:
+                seq = [n for s, n in received if s == other.name]
                 if seq != sorted(seq) or len(seq) != len(set(seq)):
-                    c.error(f"broadcasts of {sender.name} out of order or duplicated: {seq[:30]}")
+                    c.error(f"broadcasts of {other.name} out of order or duplicated: {seq[:30]}")
 
     def _missing_broadcasts(self) -> list[tuple[Honest, str, list[int]]]:
         out = []
@@ -2771,6 +2800,9 @@ class Fuzzer:
             for case in by_sid:
                 self.add_finding(Finding("traceback-source", f"{sig}: logged for a session of case {case.id}",
                                          case.id, case.describe()))
+            if any(c.id.startswith("regression-") for c in by_sid):
+                self.confirmed[sig] = by_sid[0].id  # a known input: no replay needed
+                continue
             for suspect in (by_sid + rec.get("suspects", []))[:25]:
                 if time.monotonic() > deadline:
                     return
@@ -2928,13 +2960,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rss-limit-mb", type=float, default=300.0)
     p.add_argument("--node", action="store_true", help="add Node socket.io-client honest clients")
     p.add_argument("--no-honest", action="store_true", help="no honest clients (and no session checks)")
+    p.add_argument("--no-regressions", action="store_true",
+                   help="skip the inputs that found bugs before (REGRESSIONS), replayed at the start otherwise")
     p.add_argument("--kinds", help="comma-separated case kinds to run (default: all): " + ",".join(KINDS))
     p.add_argument("--corpus", help="load the captured corpus from this file (written on findings)")
     p.add_argument("--replay", help="run one case (its id, SEED-WORKER-N) verbosely and stop")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10 ** 9)
-    if args.replay:
+    if args.replay and args.replay[:1].isdigit():
         seed = int(args.replay.split("-")[0])
     proc = None
     server_log, server_pid, url = args.server_log, args.server_pid, args.url
@@ -2955,7 +2989,7 @@ def main(argv: list[str] | None = None) -> int:
         fz = Fuzzer(url, seed=seed, seconds=args.seconds, workers=args.workers, server_pid=server_pid,
                     server_log=server_log, rss_limit_mb=args.rss_limit_mb, honest=not args.no_honest,
                     node_clients=node, corpus_file=args.corpus, verbose=args.verbose or bool(args.replay),
-                    kinds=kinds)
+                    kinds=kinds, regressions=not args.no_regressions)
         if args.replay:
             fz.load_corpus()
             if server_log:

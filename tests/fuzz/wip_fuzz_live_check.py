@@ -50,7 +50,7 @@ def test_live_fuzz_with_honest_clients(live_server: Any, node_clients: Any, tmp_
     started = time.monotonic()
     fz = Fuzzer(srv.url, seed=seed, seconds=seconds, server_pid=srv.proc.pid, server_log=str(log),
                 node_clients=node_clients, rss_limit_mb=RSS_LIMIT_MB, settle_timeout=15.0,
-                confirm_seconds=8.0)
+                confirm_seconds=5.0)
     report = fz.run()
     text = report.render()
     print(text)
