@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 import gevent
 from gevent.lock import Semaphore
-from collections import deque
 
 from websockets.exceptions import PayloadTooBig
 try:
