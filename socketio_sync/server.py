@@ -1,7 +1,6 @@
 """The Socket.IO server: options, namespaces, and the hook into the Engine.IO shell."""
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Callable, Iterable
 
@@ -84,7 +83,7 @@ class Server:
         self._adapter_factory = adapter
         if json is None:
             self.encoder = sio.Encoder()
-            self.loads = _stdlib_loads
+            self.loads = sio.strict_loads
         else:
             dumps = json.dumps
             self.encoder = sio.Encoder(lambda obj: dumps(obj, separators=(",", ":")))
@@ -238,6 +237,3 @@ def _call_in_context(context: Callable[[Any], Any] | None, target: Any, fn: Call
     with context(target):
         return fn(*args)
 
-
-def _stdlib_loads(s: str) -> Any:
-    return json.loads(s)

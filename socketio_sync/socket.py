@@ -300,7 +300,13 @@ class Socket:
             else:
                 ack_args = [result]
             packet = sio.Packet(sio.PacketType.ACK, self.nsp.name, ack_args, ack_id)
-            self._send_encoded(self.server.encoder.encode(packet))
+            try:
+                encoded = self.server.encoder.encode(packet)
+            except (TypeError, ValueError):
+                log.exception("the handler for event %r of socket %s returned an ack that "
+                              "cannot be encoded; no ack sent", event, self.id)
+                return
+            self._send_encoded(encoded)
 
     def _handle_ack(self, ack_id: int, args: list[Any]) -> None:
         callback = self._acks.pop(ack_id, None)

@@ -78,14 +78,18 @@ def _import_msgpack() -> Any:
 
 
 def _packb(obj: Any) -> bytes:
-    return _import_msgpack().packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    # surrogatepass: a lone surrogate (legal in a JSON string from a client) crosses the
+    # bus unchanged; each server makes it safe where it writes text to its own clients.
+    return _import_msgpack().packb(  # type: ignore[no-any-return]
+        obj, use_bin_type=True, unicode_errors="surrogatepass")
 
 
 def _unpackb(data: bytes) -> Any:
     msgpack = _import_msgpack()
     # strict_map_key=False: a JS object may come with non-string keys. unpackb caps every
     # length by the size of ``data``, so a forged header cannot allocate more than that.
-    return msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3)
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3,
+                           unicode_errors="surrogatepass")
 
 
 def _js_values(value: Any) -> Any:

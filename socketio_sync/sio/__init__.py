@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from .packet import (
     DEFAULT_MAX_ATTACHMENTS, RESERVED_EVENTS, Decoder, Encoder, Packet, PacketType,
-    deconstruct, has_binary, reconstruct,
+    deconstruct, default_dumps, has_binary, reconstruct, strict_loads,
 )
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENTS", "RESERVED_EVENTS", "Decoder", "Encoder", "Packet", "PacketType",
-    "deconstruct", "has_binary", "reconstruct",
+    "deconstruct", "default_dumps", "has_binary", "reconstruct", "strict_loads",
 ]

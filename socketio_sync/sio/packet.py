@@ -26,6 +26,8 @@ __all__ = [
     "deconstruct",
     "reconstruct",
     "DEFAULT_MAX_ATTACHMENTS",
+    "strict_loads",
+    "default_dumps",
 ]
 
 DEFAULT_MAX_ATTACHMENTS = 10
@@ -117,8 +119,39 @@ def reconstruct(data: Any, buffers: list[bytes]) -> Any:
     return data
 
 
-def _default_dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def strict_loads(s: str) -> Any:
+    """``json.loads`` without the ``NaN``/``Infinity`` extensions (not JSON; a browser's
+    ``JSON.parse`` refuses them). Numbers too large for a float (``1e999``) still parse,
+    to ``inf``, as in JavaScript; :func:`default_dumps` writes them back as ``null``."""
+    return _STRICT_DECODER.decode(s)
+
+
+def _finite(obj: Any) -> Any:
+    if type(obj) is float:
+        return obj if obj - obj == 0.0 else None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(value) for value in obj]
+    return obj
+
+
+def default_dumps(obj: Any) -> str:
+    """Compact JSON; NaN and infinities become ``null``, as ``JSON.stringify`` does."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise
+        return json.dumps(_finite(obj), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 
 class Encoder:
@@ -130,7 +163,7 @@ class Encoder:
 
     __slots__ = ("dumps",)
 
-    def __init__(self, dumps: Callable[[Any], str] = _default_dumps) -> None:
+    def __init__(self, dumps: Callable[[Any], str] = default_dumps) -> None:
         self.dumps = dumps
 
     def encode(self, packet: Packet) -> list[str | bytes]:
@@ -194,7 +227,7 @@ class Decoder:
     __slots__ = ("max_attachments", "loads", "_pending", "_buffers")
 
     def __init__(self, max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
-                 loads: Callable[[str], Any] = json.loads) -> None:
+                 loads: Callable[[str], Any] = strict_loads) -> None:
         self.max_attachments = max_attachments
         self.loads = loads
         self._pending: Packet | None = None

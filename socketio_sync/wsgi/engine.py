@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from typing import Any, Callable, Iterable
@@ -94,6 +95,9 @@ class EngineConnection:
         self._get_pending = False
         self._post_pending = False
         self._probing = False
+        #: When the pending timer callback is due (``None``: none pending). Timers cannot be
+        #: cancelled: a callback that finds an earlier one has replaced it does nothing.
+        self._timer_at: float | None = None
         self._ws: Any = None
         #: For the layer above (Socket.IO keeps its Client here).
         self.user_data: Any = None
@@ -167,17 +171,27 @@ class EngineConnection:
             self._wake.set()  # a pending GET, or the writer of a gevent-websocket socket
 
     def _schedule_timer(self) -> None:
+        """Make sure a timer callback runs by the session's next deadline."""
         deadline = self.session.get_timer()
-        if deadline is not None:
-            self.server.timers.schedule(deadline, self._on_timer)
+        if deadline is None:
+            return
+        pending = self._timer_at
+        if pending is not None and pending <= deadline:
+            return  # the pending callback comes first and schedules the next one
+        self._timer_at = deadline
+        self.server.timers.schedule(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
+        at = self._timer_at
+        if at is None or _now() < at:
+            return  # superseded: a pong moved the deadline earlier and that timer ran
+        self._timer_at = None
         session = self.session
         if session.closed:
             return
         deadline = session.get_timer()
         if deadline is not None and deadline > _now():
-            self.server.timers.schedule(deadline, self._on_timer)  # moved later (a pong came)
+            self._schedule_timer()  # moved later (a pong came)
             return
         events = session.handle_timer(_now())
         if events:
@@ -224,6 +238,10 @@ class EngineConnection:
             self._dispatch(events)
             if self.session.closed:
                 return
+            if packet.type is PacketType.PONG:
+                # The next ping is due ping_interval after this pong, which may come before
+                # the pending timer (the pong deadline) when ping_timeout > ping_interval.
+                self._schedule_timer()
 
     def _protocol_error(self, exc: Exception) -> None:
         log.info("session %s: protocol error: %s; closing", self.sid, exc)
@@ -277,6 +295,11 @@ class EngineConnection:
                          self.sid, self.server.max_http_buffer_size)
                 self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR))
                 raise _Refuse(3, status=413) from None
+            except _Truncated as exc:
+                log.info("session %s: incomplete POST body (%s); closing", self.sid, exc)
+                self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR))
+                environ["HTTP_CONNECTION"] = "close"  # the stream is out of step: end the connection
+                raise _Refuse(3) from None
             try:
                 packets = eio.decode_payload(body.decode("utf-8"), self.server.max_payload_packets)
             except (UnicodeDecodeError, RemoteProtocolError) as exc:
@@ -401,29 +424,55 @@ class _TooLarge(Exception):
     pass
 
 
+class _Truncated(Exception):
+    """The request body ended early (client gone, or a broken chunked encoding)."""
+
+
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+_NOT_HEADER_LIST = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z, ]")
+
+
+def _header_list(value: str | None) -> str:
+    """A request's comma-separated token list made safe to echo in a response header:
+    folding whitespace collapsed to one space and anything but tokens dropped."""
+    if not value:
+        return ""
+    return _NOT_HEADER_LIST.sub("", " ".join(value.split()))[:1024]
+
+
 def _read_body(environ: dict[str, Any], limit: int) -> bytes:
     stream = environ["wsgi.input"]
     length_s = environ.get("CONTENT_LENGTH") or ""
-    if length_s:
-        try:
-            length = int(length_s)
-        except ValueError:
-            raise _Refuse(3) from None
-        if length > limit:
-            raise _TooLarge()
-        return stream.read(length) if length else b""
-    # No Content-Length (chunked): read with a cap, never more than limit + 1 bytes.
-    chunks = []
-    total = 0
-    while True:
-        chunk = stream.read(min(65536, limit + 1 - total))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > limit:
-            raise _TooLarge()
-    return b"".join(chunks)
+    try:
+        if length_s:
+            try:
+                length = int(length_s)
+            except ValueError:
+                raise _Refuse(3) from None
+            if length < 0:
+                raise _Refuse(3)
+            if length > limit:
+                raise _TooLarge()
+            if not length:
+                return b""
+            body = stream.read(length)
+            if len(body) != length:
+                raise _Truncated(f"{len(body)} of {length} bytes")
+            return body
+        # No Content-Length (chunked): read with a cap, never more than limit + 1 bytes.
+        chunks = []
+        total = 0
+        while True:
+            chunk = stream.read(min(65536, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise _TooLarge()
+        return b"".join(chunks)
+    except (OSError, ValueError) as exc:  # gevent: "unexpected end of file while parsing chunked data"
+        raise _Truncated(str(exc) or type(exc).__name__) from None
 
 
 class EngineServer:
@@ -496,6 +545,7 @@ class EngineServer:
         #: Handshakes refused by ``max_sessions`` or ``handshake_rate`` so far.
         self.refused_handshakes = 0
         self._last_refusal_log = float("-inf")
+        self._last_no_ws_log = float("-inf")
         self._rate: _TokenBucket | None = None
         if handshake_rate is not None:
             count, seconds = handshake_rate
@@ -553,6 +603,11 @@ class EngineServer:
     def handle_request(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and not _VISIBLE_ASCII.fullmatch(origin):
+            # An origin is ASCII with no spaces (RFC 6454); a folded or binary one is refused
+            # rather than reflected into Access-Control-Allow-Origin.
+            log.info("refused malformed Origin header %r", origin[:200])
+            return self._error(environ, start_response, 4, [], status=403)
         cors = self._cors_headers(environ, origin)
         if cors is None:
             log.info("refused origin %r", origin)
@@ -561,7 +616,7 @@ class EngineServer:
             headers = cors + [
                 ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
                 ("Access-Control-Allow-Headers",
-                 environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "content-type")),
+                 _header_list(environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")) or "content-type"),
                 ("Content-Length", "0"),
             ]
             start_response("204 No Content", headers)
@@ -740,11 +795,21 @@ class EngineServer:
 
     def _no_websocket(self, environ: dict[str, Any], start_response: StartResponse,
                       cors: list[tuple[str, str]]) -> list[bytes]:
-        log.warning(
-            "a WebSocket request reached socketio_sync through a server without WebSocket support "
-            "(clients fall back to polling); serve with socketio_sync.run()/io.listen(), gunicorn "
-            "with the worker socketio_sync.gunicorn.GeventWebSocketWorker, `flask run`, or Django's "
-            "runserver with 'socketio_sync.integrations.django' in INSTALLED_APPS")
+        from .handler import is_websocket_request
+
+        if not is_websocket_request(environ):
+            # transport=websocket without a GET + Upgrade: a client error, not the deployment's.
+            log.info("transport=websocket request that is not a WebSocket handshake (%s, Upgrade: %r)",
+                     environ.get("REQUEST_METHOD"), environ.get("HTTP_UPGRADE", "")[:100])
+            return self._error(environ, start_response, 3, cors)
+        now = _now()
+        if now - self._last_no_ws_log >= 60.0:  # once a minute at most: every client retries
+            self._last_no_ws_log = now
+            log.warning(
+                "a WebSocket request reached socketio_sync through a server without WebSocket support "
+                "(clients fall back to polling); serve with socketio_sync.run()/io.listen(), gunicorn "
+                "with the worker socketio_sync.gunicorn.GeventWebSocketWorker, `flask run`, or Django's "
+                "runserver with 'socketio_sync.integrations.django' in INSTALLED_APPS")
         return self._error(environ, start_response, 3, cors)
 
 

@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import io
+import logging
 import socket as _socket
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +30,9 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: ``wsgi.input`` of a request whose connection became a WebSocket (the body is empty).
 _NO_INPUT = io.BytesIO(b"")
 _NO_HEADERS = MappingProxyType({})
+_client_log = logging.getLogger("socketio_sync.server")
+_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: 11\r\n\r\nBad Request")
 
 
 def set_nodelay(sock: Any) -> None:
@@ -52,6 +56,10 @@ def websocket_accept(environ: dict[str, Any]) -> str:
 
     :raises HandshakeError: on a missing/invalid key or an unsupported version.
     """
+    if environ.get("HTTP_TRANSFER_ENCODING") or (environ.get("CONTENT_LENGTH") or "0").strip() != "0":
+        # RFC 6455 4.1: the opening handshake is a GET with no body. One with a body would
+        # leave bytes of unknown extent between the handshake and the first frame.
+        raise HandshakeError("a WebSocket handshake must not carry a body")
     if environ.get("HTTP_SEC_WEBSOCKET_VERSION", "").strip() != "13":
         raise HandshakeError("unsupported Sec-WebSocket-Version (13 is required)")
     key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip()
@@ -76,6 +84,15 @@ class WebSocketHandlerMixin:
     def handle(self) -> None:
         set_nodelay(self.socket)
         super().handle()  # type: ignore[misc]
+
+    def _handle_client_error(self, ex: BaseException) -> tuple[str, bytes]:
+        # A malformed request line, header block or chunked body is the client's doing:
+        # INFO, not the ERROR that pywsgi writes (a scanner would fill the error log).
+        if isinstance(ex, (ValueError, OSError)):
+            _client_log.info("bad HTTP request from %s: %s", getattr(self, "client_address", "?"),
+                             getattr(ex, "formatted_message", None) or str(ex) or type(ex).__name__)
+            return "400", _BAD_REQUEST
+        return super()._handle_client_error(ex)  # type: ignore[misc,no-any-return]
 
     def get_environ(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environ()  # type: ignore[misc]

@@ -220,15 +220,21 @@ def _read_body(environ: dict[str, Any], limit: int) -> tuple[bytes, str | None]:
             return b"", length_s  # the engine refuses it
         if length > limit or length <= 0:
             return b"", length_s  # the engine answers 413 without reading
-        return stream.read(length), length_s
+        try:
+            return stream.read(length), length_s
+        except Exception:  # the client went away: werkzeug's ClientDisconnected, OSError
+            return b"", length_s  # short of its length: the engine closes the session
     chunks = []
     total = 0
-    while total <= limit:
-        chunk = stream.read(min(65536, limit + 1 - total))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
+    try:
+        while total <= limit:
+            chunk = stream.read(min(65536, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except Exception:  # a broken chunked body: announce one byte more than arrived
+        return b"".join(chunks), str(total + 1)
     body = b"".join(chunks)
     return body, str(len(body))
 

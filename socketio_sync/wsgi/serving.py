@@ -15,17 +15,20 @@ log = logging.getLogger("socketio_sync.server")
 
 
 def make_server(app: Any, host: str = "127.0.0.1", port: int = 5000, *,
-                access_log: Any = None, **ssl_args: Any) -> pywsgi.WSGIServer:
+                access_log: Any = None, backlog: int = 1024, **ssl_args: Any) -> pywsgi.WSGIServer:
     """A ``gevent.pywsgi.WSGIServer`` for ``app`` whose handler supports WebSocket.
 
     :param access_log: a ``logging.Logger`` or file for the access log; by default the
         ``socketio_sync.access`` logger (gevent writes it at INFO).
+    :param backlog: the listen queue length (gevent's default is 128).
     :param ssl_args: ``keyfile``, ``certfile`` ... passed to ``WSGIServer``.
     """
     if access_log is None:
         access_log = logging.getLogger("socketio_sync.access")
+    # gevent's default backlog of 128 overflows when a thousand clients reconnect at once
+    # (a restart); the kernel caps it at net.core.somaxconn anyway.
     return pywsgi.WSGIServer(
-        (host, port), app, handler_class=WebSocketHandler,
+        (host, port), app, handler_class=WebSocketHandler, backlog=backlog,
         log=access_log, error_log=logging.getLogger("socketio_sync.server"), **ssl_args,
     )
 

@@ -483,3 +483,33 @@ def test_extra_messages_sent_while_upgrading_are_not_lost(srv, h):
         assert ws.recv_skip_pings(3) == "4after"
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_extra_pings_keep_ping_interval_when_ping_timeout_is_longer(live_server, transport):
+    # pingInterval 0.3 s, pingTimeout 2 s: a client that answers at once must get a ping
+    # every ~0.3 s, not one per pingTimeout (the pong deadline was the only timer set).
+    srv = live_server(FACTORY, ping_interval=0.3, ping_timeout=2.0)
+    pings = []
+    start = time.monotonic()
+    if transport == "websocket":
+        ws, _ = ws_open(srv.url, PATH)
+        try:
+            while time.monotonic() - start < 2.0:
+                assert ws.recv(3) == "2"
+                pings.append(time.monotonic())
+                ws.send("3")
+        finally:
+            ws.close()
+    else:
+        http = EIOHttp(srv.url, PATH)
+        sid = http.open()
+        while time.monotonic() - start < 2.0:
+            poll = http.poll(sid, timeout=3)
+            assert poll.status == 200 and poll.text == "2", poll
+            pings.append(time.monotonic())
+            assert http.send(sid, "3").status == 200
+    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    # 2 s at one ping per 0.3 s: 6 pings; with the bug, one.
+    assert len(pings) >= 4, f"pings at {[round(p - start, 2) for p in pings]}"
+    assert max(gaps) < 1.0, gaps

@@ -114,3 +114,30 @@ def test_binary_out_of_turn() -> None:
 def test_binary_packet_with_zero_attachments() -> None:
     got = sio.Decoder().add('50-["a",1]')
     assert got is not None and got.data == ["a", 1]
+
+
+# --- JSON that JavaScript and Python disagree on (found by the live fuzzer, issue #5) --------
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_decoder_refuses_the_non_json_constants(token):
+    # Python's json accepts them, JSON.parse does not; an ack echoing one used to fail to encode.
+    with pytest.raises(RemoteProtocolError):
+        sio.Decoder().add(f'21["echo",{token}]')
+    with pytest.raises(ValueError):
+        sio.strict_loads(f'[{token}]')
+
+
+def test_a_number_too_large_for_a_float_is_sent_back_as_null():
+    # JSON.parse("1e999") is Infinity and JSON.stringify(Infinity) is "null": the same here.
+    packet = sio.Decoder().add('21["echo",1e999,{"x":[-1e999, 1.5]}]')
+    assert packet is not None
+    reply = Packet(T.ACK, "/", packet.data[1:], 1)
+    assert sio.Encoder().encode(reply) == ['31[null,{"x":[null,1.5]}]']
+
+
+def test_encoder_writes_nan_from_application_code_as_null_and_keeps_other_errors():
+    assert sio.default_dumps([float("nan"), (float("inf"),), "ok"]) == '[null,[null],"ok"]'
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular"):
+        sio.default_dumps(loop)
