@@ -96,6 +96,9 @@ class Server:
             max_sessions=max_sessions, handshake_rate=handshake_rate,
         )
         self.engine.on("connection", self._on_engine_connection)
+        attach = getattr(adapter, "attach_engine", None)
+        if attach is not None:  # the Redis adapter: session forwarding between processes
+            attach(self.engine)
         #: Reusable greenlets that run event handlers.
         self.workers = WorkerPool()
         #: ``fn(socket) -> context manager`` entered around every call of application code

@@ -176,6 +176,9 @@ class RedisAdapter:
     :param reconnect_delay: first delay between reconnection attempts, doubled up to
         ``reconnect_max_delay``.
     :param redis_options: extra keyword arguments for ``redis.Redis.from_url``.
+    :param forward_sessions: let any server answer any request of any Engine.IO session,
+        forwarding it to the process that owns the session over this Redis connection
+        (no sticky sessions needed; see :mod:`socketio_sync.wsgi.cluster`).
     """
 
     def __init__(
@@ -189,6 +192,7 @@ class RedisAdapter:
         reconnect_delay: float = 0.1,
         reconnect_max_delay: float = 5.0,
         redis_options: dict[str, Any] | None = None,
+        forward_sessions: bool = True,
     ) -> None:
         if on_publish_error not in ("drop", "raise"):
             raise ValueError("on_publish_error must be 'drop' or 'raise'")
@@ -217,6 +221,10 @@ class RedisAdapter:
         #: This process's id on the bus (6 characters, as the Node adapter's ``uid2(6)``).
         self.uid = secrets.token_hex(3)
         self._adapters: list[RedisNamespaceAdapter] = []
+        #: Extra channels and their callbacks (session forwarding), kept across reconnects.
+        self._channel_listeners: dict[str, Callable[[bytes], None]] = {}
+        self.forward_sessions = forward_sessions
+        self.forwarder: Any = None
         self._pubsub: Any = None
         self._sub_lock = RLock()
         self._listener: gevent.Greenlet | None = None
@@ -224,6 +232,55 @@ class RedisAdapter:
         self._publish_down = False
         #: Counters for monitoring and tests.
         self.stats = {"published": 0, "publish_errors": 0, "received": 0, "dropped": 0, "reconnects": 0}
+
+    def attach_engine(self, engine: Any) -> None:
+        """Called by :class:`~socketio_sync.Server` with its engine: set up session
+        forwarding (when ``forward_sessions``)."""
+        if self.forward_sessions and self.forwarder is None:
+            from ..wsgi.cluster import SessionForwarder
+
+            self.forwarder = SessionForwarder(engine, self, request_timeout=self.requests_timeout * 2)
+
+    # -- the bus, for session forwarding -------------------------------------------------------
+
+    @staticmethod
+    def pack(obj: Any) -> bytes:
+        return _packb(obj)
+
+    @staticmethod
+    def unpack(data: bytes) -> Any:
+        return _unpackb(data)
+
+    def publish_raw(self, channel: str, message: bytes) -> int:
+        """Publish and return how many subscribers got it (0: nobody listens there).
+        Raises :class:`PublishError` when Redis is unreachable."""
+        try:
+            return int(self.redis.publish(channel, message))
+        except self._redis_errors as exc:
+            self.stats["publish_errors"] += 1
+            raise PublishError(f"cannot publish to Redis: {exc}") from exc
+
+    def listen(self, channel: str, callback: Callable[[bytes], None]) -> None:
+        """Call ``callback(data)`` (in the listener greenlet) for each message on ``channel``."""
+        self._channel_listeners[channel] = callback
+        with self._sub_lock:
+            if self._pubsub is not None:
+                try:
+                    self._pubsub.subscribe(channel)
+                except self._redis_errors as exc:
+                    log.info("subscribe failed (%s); the listener will resubscribe", exc)
+        if self._listener is None or self._listener.dead:
+            self._listener = gevent.spawn(self._listen)
+        self._wait_subscribed(channel)
+
+    def _wait_subscribed(self, channel: str, timeout: float = 5.0) -> None:
+        # A session id naming this process goes out right after: the channel must be live.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.numsub(channel) > 0:
+                return
+            gevent.sleep(0.01)
+        log.warning("not subscribed to %s after %.0f s; forwarded requests may fail", channel, timeout)
 
     def __call__(self, nsp: Namespace) -> RedisNamespaceAdapter:
         adapter = RedisNamespaceAdapter(nsp, self)
@@ -290,6 +347,8 @@ class RedisAdapter:
                     for adapter in self._adapters:
                         pubsub.psubscribe(adapter.channel + "*")
                         pubsub.subscribe(*adapter.subscribed_channels())
+                    if self._channel_listeners:
+                        pubsub.subscribe(*self._channel_listeners)
                     self._pubsub = pubsub
                 if down_since is not None:
                     self.stats["reconnects"] += 1
@@ -332,6 +391,15 @@ class RedisAdapter:
         if isinstance(data, str):
             data = data.encode("utf-8")
         self.stats["received"] += 1
+        if mtype == "message":
+            callback = self._channel_listeners.get(channel)
+            if callback is not None:
+                try:
+                    callback(data)
+                except Exception:
+                    self.stats["dropped"] += 1
+                    log.exception("error handling a message on %s", channel)
+                return
         for adapter in self._adapters:
             try:
                 if mtype == "pmessage" and channel.startswith(adapter.channel):

@@ -40,6 +40,11 @@ class HandshakeError(Exception):
     """A WebSocket handshake request is not valid (bad key or version)."""
 
 
+def error_body(code: int) -> str:
+    """The JSON body of an Engine.IO HTTP error."""
+    return json.dumps({"code": code, "message": eio.ERRORS[code]}, separators=(",", ":"))
+
+
 def _now() -> float:
     return time.monotonic()
 
@@ -95,6 +100,8 @@ class EngineConnection:
         self._get_pending = False
         self._post_pending = False
         self._probing = False
+        #: Answer the pending GET now (a NOOP if nothing is queued): see :meth:`release_poll`.
+        self._release = False
         #: When the pending timer callback is due (``None``: none pending). Timers cannot be
         #: cancelled: a callback that finds an earlier one has replaced it does nothing.
         self._timer_at: float | None = None
@@ -155,6 +162,12 @@ class EngineConnection:
             ws.close(code, reason)
         # Closed "by the peer": the one way the session queues no CLOSE packet.
         self._dispatch(self.session.close(reason, by_peer=True))
+
+    def release_poll(self) -> None:
+        """Answer the pending long-poll now, with a NOOP when nothing is queued (the
+        worker it was forwarded through is stopping; the client polls again elsewhere)."""
+        self._release = True
+        self._wake.set()
 
     # -- internals --------------------------------------------------------------------------
 
@@ -271,8 +284,9 @@ class EngineConnection:
                     if session.closed and not session.has_outgoing():
                         self.server._forget(self)
                     return 200, eio.encode_payload(packets)
-                if session.closed:
-                    # Closed by the client (a CLOSE packet): release the poll with a NOOP.
+                if session.closed or self._release:
+                    # Closed by the client (a CLOSE packet), or released: answer with a NOOP.
+                    self._release = False
                     return 200, eio.encode_payload([session.noop_for_poll()])
                 self._wake.clear()
                 self._wake.wait()
@@ -557,6 +571,8 @@ class EngineServer:
         #: Runs every heartbeat and timeout of this server in one greenlet.
         self.timers = TimerService()
         lifecycle.register(self)  # shutdown_all() reaches its sessions
+        #: Set by a bus that forwards requests between processes (:mod:`.cluster`).
+        self.forwarder: Any = None
         #: The thread and hub this server runs in, set by its first request
         #: (see :mod:`socketio_sync.wsgi.runtime`).
         self.runtime: Any = None
@@ -639,6 +655,10 @@ class EngineServer:
                     raise _Refuse(2)
                 return self._polling_handshake(environ, start_response, cors)
             conn = self.sessions.get(sid)
+            if conn is None and self.forwarder is not None:
+                node = self.forwarder.owner_of(sid)
+                if node is not None:
+                    return self._forward(node, sid, transport, method, environ, start_response, cors)
             if conn is None or (conn.closed and method != "GET"):
                 raise _Refuse(1)
             if transport == "websocket":
@@ -652,6 +672,50 @@ class EngineServer:
             return self._respond(start_response, environ, status, body, cors)
         except _Refuse as refuse:
             return self._error(environ, start_response, refuse.code, cors, status=refuse.status or 400)
+
+    def _forward(self, node: str, sid: str, transport: str, method: str, environ: dict[str, Any],
+                 start_response: StartResponse, cors: list[tuple[str, str]]) -> Iterable[bytes]:
+        """A request for a session another process owns (see :mod:`.cluster`)."""
+        fwd = self.forwarder
+        if transport == "websocket":
+            from .handler import is_websocket_request
+
+            if not is_websocket_request(environ) or (
+                    UPGRADE_KEY not in environ and "wsgi.websocket" not in environ):
+                return self._no_websocket(environ, start_response, cors)
+            try:
+                done = fwd.forward_websocket(node, sid, lambda: self._accept_websocket(environ, start_response))
+            except HandshakeError as exc:
+                log.info("bad WebSocket handshake: %s", exc)
+                return self._error(environ, start_response, 3, cors)
+            if not done:
+                return self._error(environ, start_response, 1, cors)
+            return []
+        if method == "GET":
+            status, body = fwd.forward_http(node, sid, "GET", None)
+        elif method == "POST":
+            try:
+                data = _read_body(environ, self.max_http_buffer_size)
+            except _TooLarge:
+                log.info("session %s: POST body over %d bytes", sid, self.max_http_buffer_size)
+                environ["HTTP_CONNECTION"] = "close"
+                raise _Refuse(3, status=413) from None
+            except _Truncated as exc:
+                log.info("session %s: incomplete POST body (%s)", sid, exc)
+                environ["HTTP_CONNECTION"] = "close"
+                raise _Refuse(3) from None
+            status, body = fwd.forward_http(node, sid, "POST", data)
+        else:
+            raise _Refuse(2)
+        if status == 200:
+            return self._respond(start_response, environ, status, body, cors)
+        data_out = body.encode("utf-8")
+        reason = {400: "Bad Request", 413: "Payload Too Large"}.get(status, "Error")
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data_out)))]
+        if environ.get("HTTP_CONNECTION", "").lower() == "close":
+            headers.append(("Connection", "close"))
+        start_response(f"{status} {reason}", headers + cors)
+        return [data_out]
 
     def _respond(self, start_response: StartResponse, environ: dict[str, Any], status: int, body: str,
                  cors: list[tuple[str, str]]) -> list[bytes]:
@@ -690,7 +754,7 @@ class EngineServer:
             except Exception:
                 pass
             return []
-        body = json.dumps({"code": code, "message": eio.ERRORS[code]}, separators=(",", ":")).encode()
+        body = error_body(code).encode()
         reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large", 429: "Too Many Requests",
                   503: "Service Unavailable"}.get(status, "Error")
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
@@ -721,6 +785,8 @@ class EngineServer:
 
     def _new_session(self, transport: str, environ: dict[str, Any]) -> EngineConnection:
         sid = secrets.token_urlsafe(16)
+        if self.forwarder is not None:
+            sid = self.forwarder.node_id + sid  # the owner, for the other workers
         upgrades = ["websocket"] if (transport == "polling" and self.allow_upgrades
                                      and "websocket" in self.transports
                                      and environ.get(WEBSOCKET_CAPABLE_KEY, True)) else []

@@ -76,6 +76,14 @@ def shutdown_all(reason: str = CloseReason.SERVER_SHUTTING_DOWN, *, logger: Any 
     count = sum(len([c for c in engine.sessions.values() if not c.closed]) for engine in engines())
     if count:
         (logger or log).info("closing %d sessions for shutdown", count)
+    for engine in engines():
+        forwarder = engine.forwarder
+        if forwarder is not None:
+            # Polls forwarded through here for other processes' sessions: answered now,
+            # so their clients simply poll again (through another worker).
+            released = forwarder.release_all()
+            if released:
+                (logger or log).info("released %d polls forwarded for other workers", released)
     return sum(engine.drop_all(reason) for engine in engines())
 
 

@@ -1,0 +1,209 @@
+"""Many gunicorn workers and no sticky sessions (issue #7): session forwarding.
+
+``gunicorn -w 4`` with our worker and the Redis adapter (a real redis-server), behind
+``tests/rrproxy.py``, a proxy that sends every HTTP request over a new connection to the
+next upstream in turn, so that one client's requests land on every worker. The load is
+``tests/js/rr_load.mjs``: official socket.io-client instances that join rooms, echo with
+acks and shout to their room for ``RR_SECONDS`` (default 60; the upgrade-path test runs a
+third of that), then check that no broadcast was lost.
+
+The access log records the worker pid of every request, to prove the spreading.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.conftest import ROOT, require_path, require_tool
+
+pytestmark = [pytest.mark.integration, pytest.mark.js]
+
+JS_DIR = ROOT / "tests" / "js"
+ACCESS_FORMAT = "<%(p)s> %(m)s %(U)s %(q)s %(s)s"
+SECONDS = float(os.environ.get("RR_SECONDS", "60"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Proxy:
+    def __init__(self, upstream_ports: list[int]) -> None:
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.rrproxy", str(self.port), *map(str, upstream_ports)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.strip() == "listening", line
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> dict[str, int]:
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=10)
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        return json.loads(lines[-1]) if lines else {}
+
+
+@pytest.fixture
+def proxy() -> Iterator[Any]:
+    proxies: list[Proxy] = []
+
+    def start(ports: list[int]) -> Proxy:
+        p = Proxy(ports)
+        proxies.append(p)
+        return p
+
+    yield start
+    for p in proxies:
+        if p.proc.poll() is None:
+            p.stop()
+
+
+def run_load(url: str, **cfg: Any) -> dict[str, Any]:
+    node = require_tool("node", "nodejs")
+    require_path(JS_DIR / "node_modules" / "socket.io-client", "tests/js/node_modules is missing: run npm ci in tests/js")
+    proc = subprocess.run([node, str(JS_DIR / "rr_load.mjs"), json.dumps({"url": url, **cfg})],
+                          cwd=JS_DIR, capture_output=True, text=True, timeout=cfg.get("seconds", 30) + 120)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"result"')]
+    assert lines, f"rr_load.mjs failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return json.loads(lines[-1])["result"]  # type: ignore[no-any-return]
+
+
+def start_workers(gunicorn_server: Any, redis_url: str, workers: int) -> Any:
+    return gunicorn_server(f'tests.apps.rr_app:build(redis_url="{redis_url}")', workers=workers,
+                           args=("--access-logformat", ACCESS_FORMAT))
+
+
+def spread(outputs: list[str]) -> tuple[dict[str, set[str]], collections.Counter[str]]:
+    """sid -> the worker pids that served its requests; and the HTTP statuses."""
+    per_sid: dict[str, set[str]] = collections.defaultdict(set)
+    statuses: collections.Counter[str] = collections.Counter()
+    for line in outputs:
+        m = re.match(r"<(\d+)> (\w+) /socket\.io/ (\S*) (\d{3})$", line)
+        if not m:
+            continue
+        statuses[m.group(4)] += 1
+        sid = re.search(r"(?:^|&)sid=([\w-]+)", m.group(3))
+        if sid:
+            per_sid[sid.group(1)].add(m.group(1))
+    return per_sid, statuses
+
+
+def no_tracebacks(*servers: Any) -> None:
+    for srv in servers:
+        text = "\n".join(srv.output)
+        assert "Traceback" not in text and "ERROR" not in text, text[-5000:]
+
+
+def assert_clean(result: dict[str, Any], clients: int) -> None:
+    assert result["errors"] == [], result["errors"]
+    assert result["connect_errors"] == 0, result
+    assert result["disconnects"] == 0, result
+    assert result["ack_errors"] == 0, result
+    assert result["lost"] == 0, result
+    assert result["still_connected"] == clients, result
+    assert result["acks"] > clients, result
+    assert result["deliveries"] > 0, result
+
+
+def test_gunicorn_4_workers_round_robin_polling_only(gunicorn_server: Any, redis_server: Any, proxy: Any) -> None:
+    """200 polling-only clients, every request to any worker: no "Session ID unknown",
+    no lost ack, no lost broadcast."""
+    gun = start_workers(gunicorn_server, redis_server.url, 4)
+    rr = proxy([gun.port])
+    result = run_load(rr.url, clients=200, seconds=SECONDS, transports=["polling"])
+    counts = rr.stop()
+    assert_clean(result, 200)
+    per_sid, statuses = spread(gun.output)
+    assert set(statuses) <= {"200"}, statuses  # no 400 "Session ID unknown", no 5xx
+    served_by = collections.Counter(len(pids) for pids in per_sid.values())
+    # Sessions live in every worker, and their requests were spread over several.
+    assert len(result["owners"]) == 4, result["owners"]
+    assert sum(n for k, n in served_by.items() if k >= 2) >= 0.9 * len(per_sid), served_by
+    assert counts.get("requests", 0) > 1000, counts
+    no_tracebacks(gun)
+
+
+def test_two_hosts_round_robin_with_websocket_upgrade(gunicorn_server: Any, redis_server: Any, proxy: Any) -> None:
+    """The default transports (polling, then the upgrade) across two gunicorns of two
+    workers each, round-robin: the WebSocket often lands on a worker that does not own
+    the session, which relays it to the owner."""
+    guns = [start_workers(gunicorn_server, redis_server.url, 2) for _ in range(2)]
+    rr = proxy([g.port for g in guns])
+    result = run_load(rr.url, clients=100, seconds=max(10.0, SECONDS / 3), transports=["polling", "websocket"])
+    counts = rr.stop()
+    assert_clean(result, 100)
+    assert result["on_websocket"] == 100, result
+    assert counts.get("websockets", 0) >= 100, counts
+    for g in guns:
+        _, statuses = spread(g.output)
+        assert set(statuses) <= {"200", "101"}, statuses
+    no_tracebacks(*guns)
+
+
+def test_stopping_one_worker_only_its_clients_reconnect(gunicorn_server: Any, redis_server: Any, proxy: Any,
+                                                         tmp_path: Path) -> None:
+    """SIGTERM to one of 4 workers: the clients whose sessions it owned reconnect; the
+    polls it was forwarding for the others are released, so the others see nothing."""
+    gun = start_workers(gunicorn_server, redis_server.url, 4)
+    rr = proxy([gun.port])
+    pids = [int(m.group(1)) for line in gun.output if (m := re.search(r"Booting worker with pid: (\d+)", line))]
+    assert len(pids) == 4, gun.output
+    flag = tmp_path / "killed"
+    import threading
+
+    def kill_later() -> None:
+        time.sleep(8)
+        flag.write_text("x")
+        time.sleep(0.3)
+        os.kill(pids[0], signal.SIGTERM)
+
+    threading.Thread(target=kill_later, daemon=True).start()
+    result = run_load(rr.url, clients=100, seconds=16, transports=["polling"], kill_signal_file=str(flag))
+    rr.stop()
+    assert result["errors"] == [], result["errors"]
+    assert result["connect_errors"] == 0, result
+    victims = set(result["clients_with_disconnects"])
+    assert len(victims) == 1, result  # every disconnected client was owned by the one worker
+    (owner,) = victims
+    owned = [c for c in result["per_client"] if c["e"][0] == owner]
+    assert all(c["d"] >= 1 for c in owned), [c for c in owned if not c["d"]]
+    assert set(result["clients_with_ack_errors"]) <= victims, result
+    assert result["reconnects"] == result["disconnects"], result
+    assert result["still_connected"] == 100, result
+    assert any(f"[{pids[0]}] [INFO] closing" in line for line in gun.output), gun.output[-30:]
+    no_tracebacks(gun)
+
+
+def test_session_whose_owner_is_gone_gets_unknown_sid_at_once(gunicorn_server: Any, redis_server: Any) -> None:
+    """A session id that names a node nobody listens for: the spec's error 1, without
+    waiting for any timeout, so the client reconnects at once."""
+    from tests.rawclient import request
+
+    gun = start_workers(gunicorn_server, redis_server.url, 2)
+    sid = "ZZZZZZZZ" + "A" * 22
+    t0 = time.monotonic()
+    for method, body in (("GET", None), ("POST", "40")):
+        resp = request(gun.url, method, f"/socket.io/?EIO=4&transport=polling&sid={sid}", body)
+        assert resp.status == 400, resp
+        assert json.loads(resp.body) == {"code": 1, "message": "Session ID unknown"}, resp
+    assert time.monotonic() - t0 < 5
+    no_tracebacks(gun)
