@@ -2,9 +2,10 @@
 
     REDIS_URL=redis://127.0.0.1:6379/0 gunicorn -c examples/deploy/gunicorn.conf.py app:app
 
-Every worker is a separate process with its own Engine.IO sessions: run one worker per
-port behind nginx's ``ip_hash`` (several gunicorn instances), or several workers on one
-port for WebSocket-only clients. To restart instances one at a time (a deploy), send each
+Every worker is a separate process with its own Engine.IO sessions. With the Redis adapter
+any worker answers any request (requests for a session owned by another worker are
+forwarded to it over Redis), so ``WORKERS=4`` on one port works for every transport;
+behind nginx, ``ip_hash`` over several instances saves the forwarding hop. To restart instances one at a time (a deploy), send each
 gunicorn SIGTERM: its clients are disconnected at the transport level, reconnect through
 nginx to the instances still running, and the stopped one exits with status 0. Rooms and broadcasts cross processes through Redis:
 build the server with ``socketio_sync.RedisAdapter(os.environ["REDIS_URL"])``.

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.conftest import ROOT, require_path, require_tool
+from tests.integration.test_deploy import nginx  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.js]
 
@@ -207,3 +208,18 @@ def test_session_whose_owner_is_gone_gets_unknown_sid_at_once(gunicorn_server: A
         assert json.loads(resp.body) == {"code": 1, "message": "Session ID unknown"}, resp
     assert time.monotonic() - t0 < 5
     no_tracebacks(gun)
+
+
+def test_nginx_round_robin_without_ip_hash(gunicorn_server: Any, redis_server: Any, nginx: Any) -> None:  # noqa: F811
+    """examples/deploy/nginx.conf without ``ip_hash`` (nginx's default round-robin) over
+    two gunicorns of two workers: every transport works, no request is refused."""
+    guns = [start_workers(gunicorn_server, redis_server.url, 2) for _ in range(2)]
+    proxy_ = nginx([g.port for g in guns], sticky=False)
+    for transports in (["polling"], ["polling", "websocket"]):
+        result = run_load(proxy_.url, clients=50, seconds=8, transports=transports)
+        assert_clean(result, 50)
+    log = [entry for entry in proxy_.access_log() if entry[1] == "/socket.io/"]
+    # 499: nginx's "client closed the request": the pending long-polls when the clients leave
+    assert {entry[2] for entry in log} <= {"200", "101", "499"}, log[-20:]
+    assert {entry[3] for entry in log} == {f"127.0.0.1:{g.port}" for g in guns}, log[-20:]
+    no_tracebacks(*guns)

@@ -52,7 +52,7 @@ def transport(request: pytest.FixtureRequest) -> str:
 
 # ===================================================================== nginx
 
-def render_example(upstream_ports: list[int], listen_port: int) -> str:
+def render_example(upstream_ports: list[int], listen_port: int, sticky: bool = True) -> str:
     """``examples/deploy/nginx.conf`` with its upstream servers and listen port replaced;
     everything else (the location blocks, headers, timeouts) as shipped."""
     text = EXAMPLE_NGINX.read_text()
@@ -64,6 +64,8 @@ def render_example(upstream_ports: list[int], listen_port: int) -> str:
     indent = found[0]
     new_block = servers.sub("", block.group(0)).replace(
         "ip_hash;\n", "ip_hash;\n" + "".join(f"{indent}server 127.0.0.1:{p};\n" for p in upstream_ports), 1)
+    if not sticky:  # round-robin: needs the Redis adapter's session forwarding
+        new_block = re.sub(r"^\s*ip_hash;\n", "", new_block, flags=re.M)
     text = text.replace(block.group(0), new_block)
     text, n = re.subn(r"^(\s*)listen\s+\d+;", rf"\g<1>listen 127.0.0.1:{listen_port};", text, flags=re.M)
     assert n == 1, "expected exactly one 'listen PORT;' in examples/deploy/nginx.conf"
@@ -76,11 +78,11 @@ class NginxServer:
     The access log records which upstream answered each request (``$upstream_addr``).
     """
 
-    def __init__(self, binary: str, tmp: Path, upstream_ports: list[int]) -> None:
+    def __init__(self, binary: str, tmp: Path, upstream_ports: list[int], sticky: bool = True) -> None:
         self.port = _free_port()
         self.dir = tmp / f"nginx-{self.port}"
         self.dir.mkdir(parents=True)
-        (self.dir / "socketio.conf").write_text(render_example(upstream_ports, self.port))
+        (self.dir / "socketio.conf").write_text(render_example(upstream_ports, self.port, sticky))
         temp_paths = "\n".join(
             f"    {kind}_temp_path {self.dir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the temp dir
@@ -141,8 +143,8 @@ def nginx(tmp_path: Path) -> Iterator[Callable[[list[int]], NginxServer]]:
     binary = require_tool("nginx", "/usr/sbin/nginx")
     servers: list[NginxServer] = []
 
-    def start(upstream_ports: list[int]) -> NginxServer:
-        srv = NginxServer(binary, tmp_path, upstream_ports)
+    def start(upstream_ports: list[int], sticky: bool = True) -> NginxServer:
+        srv = NginxServer(binary, tmp_path, upstream_ports, sticky)
         servers.append(srv)
         return srv
 
