@@ -38,6 +38,7 @@ import itertools
 import logging
 import os
 import secrets
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import gevent
@@ -56,6 +57,8 @@ log = logging.getLogger("socketio_sync.cluster")
 #: Characters of the owner's node id at the start of every session id.
 NODE_ID_LENGTH = 8
 _SID_LENGTH = NODE_ID_LENGTH + 22  # + secrets.token_urlsafe(16)
+#: Seconds between checks that the owner of a waiting forwarded request still listens.
+_LIVENESS_INTERVAL = 3.0
 
 #: The answer for a session no live worker holds (Engine.IO error code 1).
 UNKNOWN_SID = (400, '{"code":1,"message":"Session ID unknown"}')
@@ -95,6 +98,10 @@ class SessionForwarder:
         self.stats = {"forwarded_get": 0, "forwarded_post": 0, "forwarded_ws": 0, "served_for_others": 0,
                       "owner_gone": 0, "timeouts": 0}
         self.stopping = False
+        #: Greenlets answering forwarded requests here (waited for when stopping).
+        self._serving: set[gevent.Greenlet] = set()
+        #: node -> (monotonic time of the check, alive): owners checked while a poll waits.
+        self._liveness: dict[str, tuple[float, bool]] = {}
         engine.forwarder = self
 
     # -- identity ---------------------------------------------------------------------------
@@ -134,7 +141,7 @@ class SessionForwarder:
             if self.stopping and message["op"] == "get":
                 # This worker is stopping: the owner answers at once (NOOP if it has nothing).
                 self._publish(node, {"op": "release", "rid": rid, "from": self.node_id})
-            reply = result.get(timeout=timeout)
+            reply = self._wait(node, result, timeout)
         except gevent.Timeout:
             self.stats["timeouts"] += 1
             log.warning("no answer from node %s for %s of session %s in %.0f s; answering 'Session ID unknown'",
@@ -143,6 +150,32 @@ class SessionForwarder:
         finally:
             self._waiting.pop(rid, None)
         return reply  # type: ignore[no-any-return]
+
+    def _wait(self, node: str, result: AsyncResult, timeout: float) -> dict[str, Any]:
+        """The owner's answer; checks every few seconds that the owner still listens
+        (a worker killed while our poll waited would otherwise hold it to the timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise gevent.Timeout()
+            try:
+                return result.get(timeout=min(left, _LIVENESS_INTERVAL))  # type: ignore[no-any-return]
+            except gevent.Timeout:
+                if not self._owner_alive(node):
+                    self.stats["owner_gone"] += 1
+                    raise _OwnerGone() from None
+
+    def _owner_alive(self, node: str) -> bool:
+        now = time.monotonic()
+        checked = self._liveness.get(node)
+        if checked is not None and now - checked[0] < _LIVENESS_INTERVAL:
+            return checked[1]
+        alive = self.bus.numsub(self.channel(node)) > 0
+        if len(self._liveness) > 1000:
+            self._liveness.clear()
+        self._liveness[node] = (now, alive)
+        return alive
 
     def forward_http(self, node: str, sid: str, method: str, body: bytes | None) -> tuple[int, str]:
         """Forward a polling GET or POST of ``sid`` to ``node``; returns (status, body)."""
@@ -243,7 +276,9 @@ class SessionForwarder:
             if op == "get" and conn is not None:
                 # Now, in order: a "release" right behind this request must find it.
                 self._local_polls[(sender, rid)] = conn
-            gevent.spawn(self._serve_http, conn, op, sender, rid, message.get("body"))
+            greenlet = gevent.spawn(self._serve_http, conn, op, sender, rid, message.get("body"))
+            self._serving.add(greenlet)
+            greenlet.link(self._serving.discard)
 
     def _reply(self, node: str, rid: int, **fields: Any) -> None:
         self._publish(node, {"op": "reply", "rid": rid, **fields})
@@ -308,6 +343,13 @@ class SessionForwarder:
         for relay in list(self._relays.values()):
             relay.outgoing(None, code=1001)
         return len(polls)
+
+    def finish(self, timeout: float = 2.0) -> None:
+        """Wait (at most ``timeout`` s) for the answers to forwarded requests that are
+        being written: after this process's sessions were dropped, their pending polls
+        (forwarded from other workers) must get their answers before the process exits."""
+        if self._serving:
+            gevent.joinall(list(self._serving), timeout=timeout)
 
 
 class _BytesReader:

@@ -64,7 +64,8 @@ def shutdown_all(reason: str = CloseReason.SERVER_SHUTTING_DOWN, *, logger: Any 
     client reconnects (see the module documentation); return how many were closed.
 
     Call it from a greenlet of the hub that serves the sessions, not from a raw signal
-    handler. It does not block. Sessions opened later (a request that was already in
+    handler. It blocks at most 2 s, and only with session forwarding (the answers to
+    polls other processes forwarded here). Sessions opened later (a request that was already in
     flight) are not affected: call it again.
 
     :param logger: where to log ``closing N sessions for shutdown`` at INFO (anything
@@ -84,7 +85,13 @@ def shutdown_all(reason: str = CloseReason.SERVER_SHUTTING_DOWN, *, logger: Any 
             released = forwarder.release_all()
             if released:
                 (logger or log).info("released %d polls forwarded for other workers", released)
-    return sum(engine.drop_all(reason) for engine in engines())
+    dropped = sum(engine.drop_all(reason) for engine in engines())
+    for engine in engines():
+        if engine.forwarder is not None:
+            # Polls that other workers forwarded here for the sessions just dropped:
+            # their answers go out before this process may exit.
+            engine.forwarder.finish()
+    return dropped
 
 
 def drop_session(conn: EngineConnection, reason: str = CloseReason.SERVER_SHUTTING_DOWN) -> None:
