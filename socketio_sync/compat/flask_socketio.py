@@ -42,7 +42,6 @@ What differs (see the migration guide in the docs):
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import threading
 import time
@@ -55,6 +54,7 @@ from ..exceptions import ConnectionRefused
 from ..integrations.flask import SocketIO as _FlaskIntegration
 from ..server import Server
 from ..socket import NO_ACK, Socket
+from ._dispatch import Dispatcher, accepts, event_args
 
 __all__ = [
     "SocketIO", "Namespace", "SocketIOTestClient", "ConnectionRefusedError",
@@ -110,31 +110,6 @@ class ConnectionRefusedError(ConnectionRefused):  # noqa: A001 - the name Flask-
             super().__init__(str(args[0]))
         else:
             super().__init__(str(args[0]), args[1] if len(args) == 2 else list(args[1:]))
-
-
-def _accepts(fn: Callable[..., Any], count: int) -> bool:
-    """Whether ``fn`` can be called with ``count`` positional arguments (checked once,
-    when the handler is registered: no calling twice on ``TypeError``)."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return True
-    try:
-        sig.bind(*range(count))
-    except TypeError:
-        return False
-    return True
-
-
-def _event_args(args: tuple[Any, ...]) -> list[Any]:
-    """Flask-SocketIO's payload convention: ``emit(event)`` sends no argument,
-    ``emit(event, data)`` one, ``emit(event, (a, b))`` two (a tuple is several)."""
-    if len(args) == 1:
-        data = args[0]
-        if isinstance(data, tuple):
-            return list(data)
-        return [data]
-    return list(args)
 
 
 def _skip_list(skip_sid: Any) -> list[str]:
@@ -360,12 +335,12 @@ class SocketIO:
 
     def _on_connection(self, namespace: str, socket: Socket) -> None:
         _set_request(socket, namespace)
-        socket._handlers = _Dispatcher(self, socket, namespace)  # type: ignore[assignment]
+        socket._handlers = Dispatcher(functools.partial(self._on_event, socket, namespace))  # type: ignore[assignment]
         handler, _ = self._find(namespace, "connect")
         if handler is None:
             return
         auth = socket.handshake.auth
-        args = [auth] if _accepts(handler, 1) else []
+        args = [auth] if accepts(handler, 1) else []
         if self._call(namespace, handler, args) is False:
             raise ConnectionRefused("Connection rejected by server")
 
@@ -379,7 +354,7 @@ class SocketIO:
             handler, _ = self._find(namespace, "disconnect")
             if handler is not None:
                 reason = _REASONS.get(args[0] if args else "", "server disconnect")
-                self._call(namespace, handler, [reason] if _accepts(handler, 1) else [])
+                self._call(namespace, handler, [reason] if accepts(handler, 1) else [])
             return NO_ACK
         _set_request(socket, namespace, {"message": event, "args": args})
         handler, with_name = self._find(namespace, event)
@@ -393,7 +368,7 @@ class SocketIO:
         try:
             value = self._call(namespace, handler, call_args)
             if value is not NO_ACK and value is not None:
-                socket.server.encoder.encode(sio.Packet(sio.PacketType.ACK, namespace, _event_args((value,)), 0))
+                socket.server.encoder.encode(sio.Packet(sio.PacketType.ACK, namespace, event_args((value,)), 0))
         except Exception as exc:
             errors.append(exc)
             raise
@@ -425,7 +400,7 @@ class SocketIO:
         skip = _skip_list(skip_sid)
         if not include_self and flask.has_request_context() and hasattr(flask.request, "sid"):
             skip.append(flask.request.sid)
-        data = _event_args(args)
+        data = event_args(args)
         if callback is not None:
             socket = nsp.sockets.get(target) if isinstance(target, str) else None
             if socket is None:
@@ -513,23 +488,6 @@ class SocketIO:
         """Flask-SocketIO's test client (:class:`SocketIOTestClient`)."""
         return SocketIOTestClient(app, self, namespace=namespace, query_string=query_string,
                                   headers=headers, auth=auth, flask_test_client=flask_test_client)
-
-
-class _Dispatcher(dict):  # type: ignore[type-arg]
-    """Stands in for a socket's handler table: every event, whatever its name, goes to
-    :meth:`SocketIO._on_event` (so ``"*"`` handlers and the ``"*"`` namespace work)."""
-
-    def __init__(self, socketio: SocketIO, socket: Socket, namespace: str) -> None:
-        super().__init__()
-        self._socketio = socketio
-        self._socket = socket
-        self._namespace = namespace
-
-    def get(self, event: str, default: Any = None) -> list[Callable[..., Any]]:  # type: ignore[override]
-        return [functools.partial(self._socketio._on_event, self._socket, self._namespace, event)]
-
-    def setdefault(self, event: str, default: Any = None) -> list[Callable[..., Any]]:  # type: ignore[override]
-        raise RuntimeError("with socketio_sync.compat.flask_socketio, register handlers on the SocketIO object")
 
 
 def _with_request(socket: Socket, namespace: str, callback: Callable[..., Any]) -> Callable[..., Any]:
