@@ -226,3 +226,112 @@ def test_flask_socketio_test_app_live(sources: Path, live_server: Any, node_clie
     bg = PyClient(srv.url, namespaces=["/bgtest"])
     py_clients.append(bg)
     assert bg.wait_for("bgtest", "/bgtest") == []
+
+
+# ---------------------------------------------------------------- beyond Flask-SocketIO's suite
+
+def _small_app() -> tuple[Any, Any]:
+    import flask
+
+    from socketio_sync.compat.flask_socketio import (
+        SocketIO, close_room, emit, join_room, rooms,
+    )
+
+    app = flask.Flask("compat_small")
+    socketio = SocketIO(app, ping_interval=10, json=flask.json)
+    seen: dict[str, Any] = {}
+
+    @socketio.on("connect")
+    def connect() -> None:
+        join_room("all")
+
+    @socketio.on("hello")
+    def hello(data: Any) -> Any:
+        seen["sid"] = flask.request.sid
+        seen["namespace"] = flask.request.namespace
+        emit("others", data, to="all", include_self=False)
+        emit("skipped", data, broadcast=True, skip_sid=flask.request.sid)
+        return sorted(rooms())
+
+    @socketio.on("close")
+    def close() -> None:
+        close_room("all")
+
+    @socketio.on("two")
+    def two() -> tuple[str, int]:
+        return "a", 1
+
+    return app, socketio
+
+
+def test_include_self_skip_sid_rooms_and_tuple_acks() -> None:
+    app, socketio = _small_app()
+    c1 = socketio.test_client(app)
+    c2 = socketio.test_client(app)
+    try:
+        ack = c1.emit("hello", {"n": 1}, callback=True)
+        sid1 = c1._core.sid_for("/")
+        assert ack == sorted(["all", sid1])
+        assert c1.get_received() == []
+        assert [e["name"] for e in c2.get_received()] == ["others", "skipped"]
+        assert c1.emit("two", callback=True) == ["a", 1]
+        c1.emit("close")
+        c1.emit("hello", {"n": 2})
+        assert [e["name"] for e in c2.get_received()] == ["skipped"]  # nobody is in "all" any more
+    finally:
+        c1.disconnect()
+        c2.disconnect()
+
+
+def test_options() -> None:
+    from socketio_sync.compat.flask_socketio import SocketIO
+
+    with pytest.raises(TypeError, match="ping_intervall"):
+        SocketIO(ping_intervall=5)
+    with pytest.raises(ValueError, match="async_mode"):
+        SocketIO(async_mode="eventlet")
+    with pytest.raises(NotImplementedError, match="adapter="):
+        SocketIO(message_queue="redis://")
+    with pytest.raises(RuntimeError, match="init_app"):
+        SocketIO().emit("x")
+    SocketIO(async_mode="threading", manage_session=False, logger=True, engineio_logger=True)
+
+
+RUN_SCRIPT = """
+from gevent import monkey; monkey.patch_all()
+import sys
+sys.path.insert(0, {source_dir!r})
+import docs_app
+docs_app.socketio.run(docs_app.app, port={port}, debug=True, use_reloader=False)
+"""
+
+
+def test_socketio_run(sources: Path) -> None:
+    """``socketio.run(app, port=..., debug=True, use_reloader=False)`` serves WebSocket."""
+    from tests.conftest import _free_port
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", RUN_SCRIPT.format(source_dir=str(sources), port=port)],
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, cwd=str(sources))
+    client = socketio.Client(reconnection=False)
+    got: list[Any] = []
+    client.on("my response", lambda data: got.append(data))
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.connect(f"http://127.0.0.1:{port}", transports=["websocket"], wait_timeout=WAIT)
+                break
+            except socketio.exceptions.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        client.emit("my event", {"via": "run"})
+        deadline = time.monotonic() + WAIT
+        while {"via": "run"} not in got and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert got == [{"data": "Connected"}, {"via": "run"}]
+    finally:
+        client.disconnect()
+        proc.terminate()
+        proc.wait(10)
