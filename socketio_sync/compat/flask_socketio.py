@@ -31,8 +31,8 @@ What differs (see the migration guide in the docs):
   Flask-SocketIO, but ``flask.session`` changes made in a handler are not kept
   (Flask-SocketIO's ``manage_session`` keeps a server-side copy): change the session in
   an ordinary view.
-* ``message_queue=`` is not supported: pass ``adapter=`` (a
-  :class:`socketio_sync.RedisAdapter` factory) for several processes.
+* ``message_queue=`` is not supported: pass
+  ``adapter=socketio_sync.RedisAdapter("redis://...")`` for several processes.
 * ``socketio.server`` is a :class:`socketio_sync.Server`, not a python-socketio one.
 * Runs on gevent (``socketio.run``, gunicorn with our worker) or under ``flask run``;
   ``async_mode`` other than ``"gevent"``/``"threading"`` is refused.
@@ -171,6 +171,15 @@ class SocketIO:
         ``message_queue`` raises (use ``adapter=``). Anything else is a ``TypeError``.
     """
 
+    class reason:  # noqa: N801 - Flask-SocketIO's name
+        """The reasons a ``disconnect`` handler gets (python-socketio's strings)."""
+
+        CLIENT_DISCONNECT = "client disconnect"
+        SERVER_DISCONNECT = "server disconnect"
+        PING_TIMEOUT = "ping timeout"
+        TRANSPORT_CLOSE = "transport close"
+        TRANSPORT_ERROR = "transport error"
+
     def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
         self.server: Server | None = None
         self.server_options: dict[str, Any] = {}
@@ -198,8 +207,8 @@ class SocketIO:
             elif key == "message_queue":
                 if value is not None:
                     raise NotImplementedError(
-                        "message_queue is not supported: pass adapter=lambda nsp: "
-                        "socketio_sync.RedisAdapter(nsp, ...) to share rooms between processes")
+                        "message_queue is not supported: pass "
+                        "adapter=socketio_sync.RedisAdapter('redis://...') to share rooms between processes")
             elif key in _IGNORED_OPTIONS:
                 if key == "manage_session":
                     self.manage_session = bool(value)

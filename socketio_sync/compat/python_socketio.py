@@ -29,7 +29,7 @@ the return value as the ack; ``emit``/``send``/``call`` with ``to``/``room``,
 
 What differs: the server runs on gevent (``socketio_sync.run(app)`` or gunicorn with
 our worker), so ``async_mode`` is not an option; ``client_manager`` is replaced by
-``adapter=`` (a :class:`socketio_sync.RedisAdapter` factory); callbacks and ``call``
+``adapter=socketio_sync.RedisAdapter("redis://...")``; callbacks and ``call``
 reach clients of this process only. The underlying :class:`socketio_sync.Server` is
 ``sio.io`` for everything the Node-style API adds.
 """
@@ -120,8 +120,8 @@ class Server:
                     raise ValueError(f"async_mode={value!r}: socketio_sync runs on gevent; use None or 'gevent'")
             elif key == "client_manager":
                 if value is not None:
-                    raise NotImplementedError("client_manager is not supported: pass adapter= "
-                                              "(for example a socketio_sync.RedisAdapter factory)")
+                    raise NotImplementedError("client_manager is not supported: pass "
+                                              "adapter=socketio_sync.RedisAdapter('redis://...')")
             elif key not in _IGNORED_OPTIONS:
                 raise TypeError(f"unknown Server option {key!r}")
         #: The socketio_sync server underneath (the Node-style API).
