@@ -22,10 +22,10 @@ class Dispatcher(dict):  # type: ignore[type-arg]
         super().__init__()
         self._route = route
 
-    def get(self, event: str, default: Any = None) -> list[Callable[..., Any]]:  # type: ignore[override]
+    def get(self, event: str, default: Any = None) -> list[Callable[..., Any]]:
         return [functools.partial(self._route, event)]
 
-    def setdefault(self, event: str, default: Any = None) -> list[Callable[..., Any]]:  # type: ignore[override]
+    def setdefault(self, event: str, default: Any = None) -> list[Callable[..., Any]]:
         raise RuntimeError("with the socketio_sync.compat layers, register handlers on the server object")
 
 

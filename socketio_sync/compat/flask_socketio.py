@@ -28,9 +28,10 @@ and ``test_client`` (Flask-SocketIO's :class:`SocketIOTestClient` API).
 What differs (see the migration guide in the docs):
 
 * Handlers run inside a Flask request context built from the Socket.IO handshake, as in
-  Flask-SocketIO, but ``flask.session`` changes made in a handler are not kept
-  (Flask-SocketIO's ``manage_session`` keeps a server-side copy): change the session in
-  an ordinary view.
+  Flask-SocketIO. With ``manage_session=True`` (the default) ``flask.session`` is a copy
+  of the cookie session kept per connection, so changes made in a handler are seen by the
+  next handlers of that connection but never reach the cookie, as with Flask-SocketIO;
+  with ``manage_session=False`` it is the cookie session as the browser sent it.
 * ``message_queue=`` is not supported: pass
   ``adapter=socketio_sync.RedisAdapter("redis://...")`` for several processes.
 * ``socketio.server`` is a :class:`socketio_sync.Server`, not a python-socketio one.
@@ -48,6 +49,8 @@ import time
 from typing import Any, Callable
 
 import flask
+from flask.ctx import RequestContext
+from flask.sessions import SessionMixin
 
 from .. import sio
 from ..exceptions import ConnectionRefused
@@ -137,17 +140,36 @@ _ERRORS_KEY = "socketio_sync.compat.errors"
 _ENGINE_PARAMS = ("EIO", "transport", "t", "sid")
 
 
-def _handler_context(app: flask.Flask, socket: Socket) -> Any:
+#: Where the connection's managed session is kept (in the handshake environ, as
+#: Flask-SocketIO does).
+_SESSION_KEY = "socketio_sync.compat.session"
+
+
+class _ManagedSession(dict, SessionMixin):  # type: ignore[type-arg]
+    """The session of one Socket.IO connection when ``manage_session`` is on: a copy of
+    the cookie session taken by its first handler, kept in the server."""
+
+
+def _handler_context(app: flask.Flask, socketio: SocketIO, socket: Socket) -> Any:
     """The request context handlers run in: the handshake request, as with the Flask
     integration; for the test client without the Engine.IO query parameters, as
-    Flask-SocketIO's test client shows only the query string the test gave."""
-    environ = socket.client.conn.environ
+    Flask-SocketIO's test client shows only the query string the test gave. With
+    ``manage_session``, ``flask.session`` is the connection's managed session."""
+    conn_environ = socket.client.conn.environ
+    environ = conn_environ
     if environ.get(_TEST_CLIENT_KEY):
         from urllib.parse import parse_qsl, urlencode
 
         pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         environ = dict(environ, QUERY_STRING=urlencode([p for p in pairs if p[0] not in _ENGINE_PARAMS]))
-    return app.request_context(environ)
+    if not socketio.manage_session:
+        return app.request_context(environ)
+    managed = conn_environ.get(_SESSION_KEY)
+    if managed is None:
+        with app.request_context(environ):
+            copy = _ManagedSession(flask.session)
+        managed = conn_environ.setdefault(_SESSION_KEY, copy)
+    return RequestContext(app, environ, session=managed)
 
 
 def _in_gevent_greenlet() -> bool:
@@ -165,7 +187,7 @@ class SocketIO:
         ``cors_credentials``, ``ping_interval``, ``ping_timeout``,
         ``max_http_buffer_size``, ``allow_upgrades``, ``transports``, ``json``, ``path``
         (or ``resource``), plus any :class:`socketio_sync.Server` option such as
-        ``adapter``. Accepted and ignored: ``manage_session``, ``logger``,
+        ``adapter``, and ``manage_session`` (as above). Accepted and ignored: ``logger``,
         ``engineio_logger``, ``always_connect``, ``cookie``, ``http_compression``.
         ``async_mode`` must be ``None``, ``"gevent"`` or ``"threading"``;
         ``message_queue`` raises (use ``adapter=``). Anything else is a ``TypeError``.
@@ -225,7 +247,7 @@ class SocketIO:
         path = opts.pop("path", "socket.io")
         self.server = Server(**opts)
         self._integration = _FlaskIntegration(app, io=self.server, path=path)
-        self.server.handler_context = functools.partial(_handler_context, app)
+        self.server.handler_context = functools.partial(_handler_context, app, self)
         app.extensions["socketio"] = self
         self._wired = set()
         for ns in set(self.handlers) | set(self.namespace_handlers) | {"/"}:
@@ -328,7 +350,7 @@ class SocketIO:
     def _error_handler(self, namespace: str, handler: Callable[..., Any]) -> Callable[[BaseException], Any] | None:
         owner = getattr(handler, "__self__", None)
         if isinstance(owner, Namespace) and callable(getattr(owner, "error", None)):
-            return owner.error  # type: ignore[no-any-return]
+            return owner.error  # type: ignore[attr-defined,no-any-return]
         return self.exception_handlers.get(namespace, self.default_exception_handler)
 
     def _call(self, namespace: str, handler: Callable[..., Any], args: list[Any]) -> Any:
@@ -344,7 +366,7 @@ class SocketIO:
 
     def _on_connection(self, namespace: str, socket: Socket) -> None:
         _set_request(socket, namespace)
-        socket._handlers = Dispatcher(functools.partial(self._on_event, socket, namespace))  # type: ignore[assignment]
+        socket._handlers = Dispatcher(functools.partial(self._on_event, socket, namespace))
         handler, _ = self._find(namespace, "connect")
         if handler is None:
             return
@@ -384,6 +406,14 @@ class SocketIO:
         return value
 
     # -- sending ---------------------------------------------------------------------------
+
+    @property
+    def async_mode(self) -> str:
+        """``"gevent"`` when the process is monkey-patched, else ``"threading"`` (the
+        development servers run handlers in threads)."""
+        from gevent import monkey
+
+        return "gevent" if monkey.is_module_patched("threading") else "threading"
 
     def _server(self) -> Server:
         if self.server is None:
@@ -481,7 +511,8 @@ class SocketIO:
         if use_reloader is None:
             use_reloader = bool(app.debug)
         if use_reloader:
-            from werkzeug.serving import run_with_reloader
+            # werkzeug's reloader (what flask run --debug uses); it is not public API.
+            from werkzeug._reloader import run_with_reloader
 
             run_with_reloader(lambda: serve(app, host, port, **kwargs), **(reloader_options or {}))
         else:
@@ -513,7 +544,8 @@ def _current() -> tuple[SocketIO, str, str]:
     if not flask.has_request_context() or not hasattr(flask.request, "sid"):
         raise RuntimeError("this function works inside a Socket.IO handler only")
     socketio = flask.current_app.extensions["socketio"]
-    return socketio, flask.request.sid, flask.request.namespace
+    req: Any = flask.request
+    return socketio, req.sid, req.namespace
 
 
 def emit(event: str, *args: Any, **kwargs: Any) -> None:

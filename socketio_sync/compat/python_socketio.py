@@ -156,7 +156,8 @@ class Server:
             return self.on(args[0].__name__)(args[0])
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-            return self.on(fn.__name__, *args, **kwargs)(fn)
+            register: Callable[..., Any] = self.on(fn.__name__, *args, **kwargs)
+            return register(fn)  # type: ignore[no-any-return]
 
         return decorator
 
@@ -191,7 +192,7 @@ class Server:
         return None, []
 
     def _on_connection(self, namespace: str, socket: Socket) -> None:
-        socket._handlers = Dispatcher(functools.partial(self._on_event, socket, namespace))  # type: ignore[assignment]
+        socket._handlers = Dispatcher(functools.partial(self._on_event, socket, namespace))
         handler, before = self._find(namespace, "connect")
         if handler is None:
             return

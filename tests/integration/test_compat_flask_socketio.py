@@ -335,3 +335,38 @@ def test_socketio_run(sources: Path) -> None:
         client.disconnect()
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize("manage_session", [True, False])
+def test_managed_session(manage_session: bool) -> None:
+    """With manage_session (the default) session changes persist per connection, as in
+    Flask-SocketIO; without, handlers see the cookie session as the browser sent it."""
+    import flask
+
+    from socketio_sync.compat.flask_socketio import SocketIO
+
+    app = flask.Flask("compat_session")
+    app.secret_key = "s"
+    socketio = SocketIO(app, manage_session=manage_session)
+
+    @app.get("/login")
+    def login() -> str:
+        flask.session["user"] = "ann"
+        return ""
+
+    @socketio.on("count")
+    def count() -> Any:
+        flask.session["n"] = flask.session.get("n", 0) + 1
+        return [flask.session.get("user"), flask.session["n"]]
+
+    http = app.test_client()
+    http.get("/login")
+    client = socketio.test_client(app, flask_test_client=http)
+    other = socketio.test_client(app, flask_test_client=http)
+    try:
+        assert client.emit("count", callback=True) == ["ann", 1]
+        assert client.emit("count", callback=True) == ["ann", 2 if manage_session else 1]
+        assert other.emit("count", callback=True) == ["ann", 1]  # one session per connection
+    finally:
+        client.disconnect()
+        other.disconnect()
