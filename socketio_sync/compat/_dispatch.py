@@ -29,6 +29,7 @@ class Dispatcher(dict):  # type: ignore[type-arg]
         raise RuntimeError("with the socketio_sync.compat layers, register handlers on the server object")
 
 
+@functools.lru_cache(maxsize=4096)
 def accepts(fn: Callable[..., Any], count: int) -> bool:
     """Whether ``fn`` can be called with ``count`` positional arguments, from its
     signature (no second call on ``TypeError``)."""

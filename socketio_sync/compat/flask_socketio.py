@@ -425,7 +425,9 @@ class SocketIO:
              callback: Callable[..., Any] | None = None, **kwargs: Any) -> None:
         """Send an event to every client of ``namespace`` (``"/"``), or to the room or
         client ``to`` (``room`` is its old name). ``emit(event, (a, b))`` sends two
-        arguments. ``callback`` (for one client) gets the client's ack arguments.
+        arguments. ``callback`` gets the client's ack arguments when ``to`` is one
+        client's sid (connected to this process); broadcasts ignore it, as in
+        Flask-SocketIO.
 
         From a handler this broadcasts (the module-level :func:`emit` answers the
         sender). ``include_self=False`` leaves out the client of the current handler.
@@ -442,10 +444,11 @@ class SocketIO:
         data = event_args(args)
         if callback is not None:
             socket = nsp.sockets.get(target) if isinstance(target, str) else None
-            if socket is None:
-                raise ValueError("a callback needs to=<the sid of one client connected to this process>")
-            socket.emit(event, *data, callback=_with_request(socket, nsp.name, callback))
-            return
+            if socket is not None:
+                socket.emit(event, *data, callback=_with_request(socket, nsp.name, callback))
+                return
+            # As documented by Flask-SocketIO: callbacks are not invoked for broadcasts.
+            log.debug("emit %r: a callback is only used for one client; broadcasting without it", event)
         if target is not None:
             op = nsp.to(target if isinstance(target, str) else list(target))
             if skip:

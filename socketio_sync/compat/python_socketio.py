@@ -233,21 +233,20 @@ class Server:
              ignore_queue: bool = False) -> None:
         """Send ``event`` to everyone in ``namespace``, or to the room or client ``to``
         (``room`` is its old name), leaving out ``skip_sid`` (a sid or a list). A tuple
-        ``data`` is several arguments. ``callback`` (with ``to`` one client of this
-        process) gets the client's ack arguments."""
+        ``data`` is several arguments. ``callback`` gets the ack arguments of each
+        client (of this process) that answers."""
         nsp = self._nsp(namespace)
         target = to if to is not None else room
         args = event_args((data,))
-        if callback is not None:
-            socket = nsp.sockets.get(target) if isinstance(target, str) else None
-            if socket is None:
-                raise ValueError("a callback needs to=<the sid of one client connected to this process>")
-            socket.emit(event, *args, callback=callback)
-            return
         skip = [] if skip_sid is None else [skip_sid] if isinstance(skip_sid, str) else list(skip_sid)
         op = nsp.to(target if isinstance(target, str) else list(target)) if target is not None else None
         if skip:
             op = op.except_(skip) if op is not None else nsp.except_(skip)
+        if callback is not None:
+            # As python-socketio does: the callback runs once per client that answers.
+            for socket in (op if op is not None else nsp.to(())).local.fetch_sockets():
+                socket.emit(event, *args, callback=callback)
+            return
         if op is None:
             nsp.emit(event, *args)
         else:
