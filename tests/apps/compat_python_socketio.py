@@ -65,6 +65,21 @@ def build(**options: Any) -> Any:
     def kick_me(sid: str) -> None:
         sio.disconnect(sid)
 
+    answers: list[Any] = []
+
+    @sio.on("poll room")
+    def poll_room(sid: str, room: str) -> None:
+        answers.clear()
+        sio.emit("poll", "yes or no?", to=room, callback=lambda *args: answers.append(list(args)))
+
+    @sio.on("poll answers")
+    def poll_answers(sid: str) -> list[Any]:
+        return sorted(answers)
+
+    @sio.on("where", namespace="*")
+    def where(namespace: str, sid: str) -> str:
+        return namespace
+
     @sio.on("*")
     def catch_all(event: str, sid: str, *args: Any) -> Any:
         return ["caught", event, *args]

@@ -6,6 +6,7 @@ app would be (only its import line names the compat module).
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -53,6 +54,17 @@ def test_sid_based_calls_with_node_and_python_clients(live_server: Any, node_cli
     node_clients.emit("a", "ping me back")
     assert node_clients.wait_for_event("a", "callback got") == [["pong", 2]]
 
+    # A broadcast with a callback: it runs once per client that answers.
+    node_clients.call("a", "join", "poll")
+    node_clients.call("b", "join", "poll")
+    node_clients.ack_with("a", "poll", "yes")
+    node_clients.ack_with("b", "poll", "no")
+    node_clients.emit("a", "poll room", "poll")
+    deadline = time.monotonic() + WAIT
+    while (got := node_clients.call("a", "poll answers")[0]) != [["no"], ["yes"]] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got == [["no"], ["yes"]]
+
     # The "*" catch-all handler gets the event name first; its return value is the ack.
     assert node_clients.call("a", "anything", 1) == [["caught", "anything", 1]]
 
@@ -60,6 +72,7 @@ def test_sid_based_calls_with_node_and_python_clients(live_server: Any, node_cli
     sid_c1 = node_clients.connect("c1", srv.url + "/chat")["sid"]
     node_clients.connect("c2", srv.url + "/chat")
     assert node_clients.call("c1", "say", "hey") == ["delivered"]
+    assert node_clients.call("c1", "where") == ["/chat"]  # a handler of the "*" namespace
     said = node_clients.wait_for_event("c2", "said")
     assert said == [{"from": sid_c1, "text": "hey"}]
 
