@@ -369,3 +369,26 @@ def test_managed_session(manage_session: bool) -> None:
     finally:
         client.disconnect()
         other.disconnect()
+
+
+def test_delayed_init_without_internals() -> None:
+    """test_delayed_init of Flask-SocketIO's suite, minus its python-engineio asserts:
+    handlers registered before init_app(app, **options) work."""
+    import flask
+
+    from socketio_sync.compat.flask_socketio import SocketIO, send
+
+    app = flask.Flask("compat_delayed")
+    socketio = SocketIO(allow_upgrades=False, json=flask.json)
+
+    @socketio.on("connect")
+    def on_connect() -> None:
+        send({"connected": "foo"}, json=True)
+
+    socketio.init_app(app, cookie="foo")
+    assert socketio.server is not None and socketio.server.engine.allow_upgrades is False
+    client = socketio.test_client(app, auth={"foo": "bar"})
+    try:
+        assert client.get_received() == [{"name": "message", "args": {"connected": "foo"}, "namespace": "/"}]
+    finally:
+        client.disconnect()
