@@ -25,7 +25,7 @@ import queue
 import threading
 import time
 from typing import Any, Callable, Iterable
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from . import eio, sio
 from .exceptions import SocketIOSyncError
@@ -58,7 +58,8 @@ class TestClient:
     :param namespace: the namespace to connect first (``None``: none yet).
     :param auth: the ``auth`` payload of that CONNECT.
     :param headers: request headers (``{"Cookie": "..."}``, ``{"Origin": ...}``).
-    :param query: extra query parameters of the handshake.
+    :param query: extra query parameters of the handshake: a dict, or a query string
+        (``"a=1&a=2"``) when a name repeats.
     :param http_client: a Flask/werkzeug or Django test client whose cookies are sent.
     :param path: where the server is mounted.
     :param timeout: seconds to wait for the server in every blocking call.
@@ -68,7 +69,7 @@ class TestClient:
 
     def __init__(self, server: Any, app: Any = None, *, namespace: str | None = "/",
                  auth: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-                 query: dict[str, str] | None = None, http_client: Any = None,
+                 query: dict[str, str] | str | None = None, http_client: Any = None,
                  path: str = "socket.io", timeout: float = 5.0) -> None:
         if app is None:
             from .wsgi.middleware import WSGIApp
@@ -82,7 +83,8 @@ class TestClient:
         cookie = _cookie_header(http_client) if http_client is not None else None
         if cookie:
             self.headers["Cookie"] = "; ".join(filter(None, [self.headers.get("Cookie"), cookie]))
-        self.query = dict(query or {})
+        self.query: list[tuple[str, str]] = (
+            parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else list((query or {}).items()))
         self.sid: str | None = None
         self.connected = False
         #: namespace -> the socket id the server gave (``None`` until connected).
@@ -118,7 +120,7 @@ class TestClient:
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _request(self, method: str, params: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
-        query = urlencode({"EIO": "4", "transport": "polling", **self.query, **params})
+        query = urlencode([("EIO", "4"), ("transport", "polling"), *self.query, *params.items()])
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": self.path, "QUERY_STRING": query,
             "SERVER_NAME": "testserver", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",

@@ -1,0 +1,57 @@
+"""Helpers shared by the migration layers."""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+__all__ = ["Dispatcher", "accepts", "event_args"]
+
+
+class Dispatcher(dict):  # type: ignore[type-arg]
+    """Stands in for a :class:`socketio_sync.Socket`'s handler table so that every
+    event, whatever its name (``"*"`` catch-all handlers need this), and the
+    ``"disconnect"`` notification go to one function: ``route(event, *args)``, whose
+    return value is the ack (:data:`socketio_sync.NO_ACK` for none).
+
+    This replaces ``socket._handlers`` (a private attribute of the core): handlers are
+    registered on the compat server object, never with ``socket.on()``.
+    """
+
+    def __init__(self, route: Callable[..., Any]) -> None:
+        super().__init__()
+        self._route = route
+
+    def get(self, event: str, default: Any = None) -> list[Callable[..., Any]]:
+        return [functools.partial(self._route, event)]
+
+    def setdefault(self, event: str, default: Any = None) -> list[Callable[..., Any]]:
+        raise RuntimeError("with the socketio_sync.compat layers, register handlers on the server object")
+
+
+@functools.lru_cache(maxsize=4096)
+def accepts(fn: Callable[..., Any], count: int) -> bool:
+    """Whether ``fn`` can be called with ``count`` positional arguments, from its
+    signature (no second call on ``TypeError``)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    try:
+        sig.bind(*range(count))
+    except TypeError:
+        return False
+    return True
+
+
+def event_args(args: tuple[Any, ...]) -> list[Any]:
+    """Flask-SocketIO's and python-socketio's payload convention: no data (or ``None``
+    as the only value) sends no argument, a tuple sends several, anything else one."""
+    if len(args) == 1:
+        data = args[0]
+        if data is None:
+            return []
+        if isinstance(data, tuple):
+            return list(data)
+        return [data]
+    return list(args)
