@@ -6,6 +6,7 @@ import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qsl
 
 
 from . import sio
@@ -50,8 +51,9 @@ class Client:
         self.protocol = 4 if conn.protocol == 3 else 5
         if self.protocol == 4:
             # Protocol v4: the client is in "/" as soon as the engine session opens.
+            query = dict(parse_qsl(conn.environ.get("QUERY_STRING", ""), keep_blank_values=True))
             self._connecting.add("/")
-            self._enqueue("/", self._connect, server.sockets, {})
+            self._enqueue("/", self._connect, server.sockets, sio.v4.auth_from_query(query))
 
     # -- handshake snapshot -----------------------------------------------------------------
 

@@ -6,7 +6,8 @@ how namespaces are joined:
 * The server connects the client to ``/`` as soon as the Engine.IO session opens, without
   a CONNECT from the client; the client sends CONNECT only for other namespaces.
 * A CONNECT carries no auth payload. The client appends its ``query`` option to the
-  namespace instead: ``0/chat?token=abc,``.
+  namespace instead: ``0/chat?token=abc,``; that query serves as the auth payload, and the
+  Engine.IO request's query (its application part) for the implicit ``/``.
 * The server's CONNECT answer has no payload (v5 sends ``{"sid": ...}``).
 * A CONNECT_ERROR (v4 calls it ERROR) carries a plain value: the refusal's ``data`` when it
   has some, else its message string (``4"Invalid namespace"``).
@@ -23,6 +24,8 @@ from .packet import Packet, PacketType
 
 __all__ = [
     "PROTOCOL",
+    "ENGINE_QUERY_KEYS",
+    "auth_from_query",
     "split_namespace",
     "connect_reply",
     "connect_error",
@@ -30,6 +33,17 @@ __all__ = [
 
 #: The Socket.IO protocol version spoken by Socket.IO v2 clients.
 PROTOCOL = 4
+
+
+#: Query parameters of the Engine.IO requests themselves (not the application's).
+ENGINE_QUERY_KEYS = frozenset({"EIO", "transport", "t", "sid", "b64", "j"})
+
+
+def auth_from_query(query: dict[str, str]) -> dict[str, str]:
+    """The auth payload of the implicit connection to ``/``: the client's ``query``
+    option, which a v2 client sends on the Engine.IO requests (this server's choice: Node
+    gives an empty one; v5 clients send ``auth`` in their CONNECT instead)."""
+    return {key: value for key, value in query.items() if key not in ENGINE_QUERY_KEYS}
 
 
 def split_namespace(nsp: str) -> tuple[str, dict[str, str]]:
