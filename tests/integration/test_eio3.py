@@ -3,9 +3,10 @@ v4) next to current ones, through ``Server(allow_eio3=True)``.
 
 The v2 clients are driven by ``tests/js/driver_v2.cjs`` (the package is installed in
 tests/js under the alias ``socket.io-client-v2``), the v4 ones by ``driver.mjs``; the
-server is ``tests/apps/eio3_app.py``. Raw HTTP checks the wire details the Node client
-in Node does not use (XHR2 binary payloads: it has no ``responseType`` there and always
-asks for ``b64=1``), the refusals and the server-side ping timeout.
+server is ``tests/apps/eio3_app.py``. The client in Node has no XHR2 (it always asks for
+``b64=1``), so the v2 bundle also runs in headless Chromium (``tests/js/browser_v2.mjs``),
+where it polls with binary payloads; raw HTTP checks the wire details, the refusals and
+the server-side ping timeout.
 """
 from __future__ import annotations
 
@@ -217,3 +218,33 @@ def test_eio3_raw_websocket_binary_frames(server: Any) -> None:
         assert ws.recv() == "3"
     finally:
         ws.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("transports", ["polling", "polling,websocket"])
+def test_v2_client_in_a_browser_uses_xhr2_binary_payloads(server: Any, transports: str) -> None:
+    """In a browser, socket.io-client 2 polls with XHR2: binary POST bodies and binary
+    responses (``application/octet-stream``), then upgrades if allowed."""
+    import subprocess
+
+    from tests.conftest import require_tool
+
+    node = require_node_clients()
+    chromium = require_tool("chromium", "chromium-browser")
+    require_path(JS_DIR / "node_modules" / "playwright-core", "playwright-core is missing: run npm ci in tests/js")
+    require_path(JS_DIR / "node_modules" / "socket.io-client-v2", "socket.io-client-v2 is missing: run npm ci in tests/js")
+    proc = subprocess.run([node, str(JS_DIR / "browser_v2.mjs"), f"{server.url}/?transports={transports}",
+                           "--chromium", chromium], capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not report["pageErrors"], report
+    outcome = report["outcome"]
+    assert outcome["args"] == ["héllo 😀", {"bin": [0, 1, 255]}], report
+    assert outcome["transport"] == transports.split(",")[-1], report
+    posts = [r for r in report["requests"] if r["method"] == "POST"]
+    gets = [r for r in report["requests"] if r["method"] == "GET"]
+    if transports == "polling":
+        # The event with its attachment went up as a binary payload, the ack came back as one.
+        assert any(r["requestType"] == "application/octet-stream" and r["status"] == 200 for r in posts), report
+        assert any(r["responseType"] == "application/octet-stream" for r in gets), report
+    assert all(r["status"] == 200 for r in report["requests"]), report
