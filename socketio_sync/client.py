@@ -6,6 +6,7 @@ import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qsl
 
 
 from . import sio
@@ -46,6 +47,13 @@ class Client:
         conn.server.timers.schedule(time.monotonic() + server.connect_timeout, self._connect_timeout)
         conn.on("message", self._on_message)
         conn.on("close", self._on_engine_close)
+        #: The Socket.IO protocol version: 5, or 4 for Socket.IO v2 clients (Engine.IO v3).
+        self.protocol = 4 if conn.protocol == 3 else 5
+        if self.protocol == 4:
+            # Protocol v4: the client is in "/" as soon as the engine session opens.
+            query = dict(parse_qsl(conn.environ.get("QUERY_STRING", ""), keep_blank_values=True))
+            self._connecting.add("/")
+            self._enqueue("/", self._connect, server.sockets, sio.v4.auth_from_query(query))
 
     # -- handshake snapshot -----------------------------------------------------------------
 
@@ -61,6 +69,10 @@ class Client:
 
         qs = environ.get("QUERY_STRING", "")
         query = dict(parse_qsl(qs, keep_blank_values=True))
+        if self.protocol == 4:
+            # A v2 client's per-namespace query (``io("/chat", {query})``) arrives with its
+            # CONNECT and is also the auth payload; it overrides the request's, as on Node 2.
+            query.update(auth)
         time_s, issued_ms = now_strings(timestamp)
         origin = headers.get("origin")
         host = headers.get("host")
@@ -90,16 +102,29 @@ class Client:
         ptype = packet.type
         nsp = packet.nsp
         if ptype is sio.PacketType.CONNECT:
+            auth = packet.data
+            if self.protocol == 4:
+                try:
+                    nsp, auth = sio.v4.split_namespace(nsp)
+                except RemoteProtocolError as exc:
+                    log.info("connection %s: %s; closing", self.conn.sid, exc)
+                    self.close("parse error")
+                    return
+                if nsp == "/" and (nsp in self.sockets or nsp in self._connecting):
+                    return  # already connected to "/" when the session opened
             if nsp in self.sockets or nsp in self._connecting:
                 log.info("connection %s: second CONNECT to %s; closing", self.conn.sid, nsp)
                 self.close("parse error")
                 return
             namespace = self.server._namespaces.get(nsp)
             if namespace is None:
-                self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, {"message": "Invalid namespace"}))
+                if self.protocol == 4:
+                    self._send_packet(sio.v4.connect_error(nsp, "Invalid namespace"))
+                else:
+                    self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, {"message": "Invalid namespace"}))
                 return
             self._connecting.add(nsp)
-            self._enqueue(nsp, self._connect, namespace, packet.data)
+            self._enqueue(nsp, self._connect, namespace, auth)
             return
         socket = self.sockets.get(nsp)
         if socket is None and nsp not in self._connecting:
@@ -194,7 +219,10 @@ class Client:
 
     def _refuse(self, nsp: str, refused: ConnectionRefused) -> None:
         log.debug("connection %s refused from %s: %s", self.conn.sid, nsp, refused.message)
-        self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, refused.to_payload()))
+        if self.protocol == 4:
+            self._send_packet(sio.v4.connect_error(nsp, refused.message, refused.data))
+        else:
+            self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, refused.to_payload()))
 
     def _connect_timeout(self) -> None:
         if self._connect_pending and not self.sockets and not self.conn.closed:

@@ -53,6 +53,13 @@ class Server:
     :param max_attachments: binary attachments allowed in one packet.
     :param adapter: an :class:`Adapter` subclass (or factory ``nsp -> Adapter``) for rooms.
     :param json: a module-like object with ``dumps``/``loads`` (default: the stdlib's).
+    :param allow_eio3: also serve Socket.IO v2 clients (``socket.io-client@2``: Engine.IO
+        v3, Socket.IO protocol v4) next to current ones, in the same namespaces and rooms.
+        Off by default, as on Node: such clients then get HTTP 400, "Unsupported protocol
+        version". See "Socket.IO v2 clients" in the README.
+
+    .. versionchanged:: 0.2
+       ``allow_eio3``.
     """
 
     def __init__(
@@ -73,6 +80,7 @@ class Server:
         max_attachments: int = sio.DEFAULT_MAX_ATTACHMENTS,
         adapter: type[Adapter] | Callable[[Namespace], Adapter] = InMemoryAdapter,
         json: Any = None,
+        allow_eio3: bool = False,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive (seconds)")
@@ -93,7 +101,7 @@ class Server:
             max_http_buffer_size=max_http_buffer_size, cors_allowed_origins=cors_allowed_origins,
             cors_credentials=cors_credentials, transports=transports, allow_upgrades=allow_upgrades,
             upgrade_timeout=upgrade_timeout, max_pending_bytes=max_pending_bytes,
-            max_sessions=max_sessions, handshake_rate=handshake_rate,
+            max_sessions=max_sessions, handshake_rate=handshake_rate, allow_eio3=allow_eio3,
         )
         self.engine.on("connection", self._on_engine_connection)
         attach = getattr(adapter, "attach_engine", None)

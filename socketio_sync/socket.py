@@ -256,7 +256,10 @@ class Socket:
         held, self._held = self._held, None
         if held is None:
             return
-        reply = sio.Packet(sio.PacketType.CONNECT, self.nsp.name, {"sid": self.id})
+        if self.client.protocol == 4:  # a Socket.IO v2 client: no payload
+            reply = sio.v4.connect_reply(self.nsp.name)
+        else:
+            reply = sio.Packet(sio.PacketType.CONNECT, self.nsp.name, {"sid": self.id})
         self.client.conn.send_many(self.server.encoder.encode(reply) + held)
 
     def _handle_event(self, data: list[Any], ack_id: int | None) -> None:

@@ -74,8 +74,10 @@ def as_arraybuffer(data: bytes) -> dict[str, str]:
 class NodeClients:
     """A ``node driver.mjs`` process and the socket.io-client sockets it hosts."""
 
-    def __init__(self, node: str = "node", default_timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, node: str = "node", default_timeout: float = DEFAULT_TIMEOUT, driver: Path = DRIVER) -> None:
         self.node = node
+        #: The driver script: driver.mjs (socket.io-client 4), or driver_v2.cjs (socket.io-client 2).
+        self.driver = driver
         self.default_timeout = default_timeout
         self.proc: subprocess.Popen[str] | None = None
         self._ids = itertools.count(1)
@@ -95,7 +97,7 @@ class NodeClients:
 
     def start(self) -> "NodeClients":
         self.proc = subprocess.Popen(
-            [self.node, str(DRIVER)],
+            [self.node, str(self.driver)],
             cwd=JS_DIR,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -1,4 +1,5 @@
-"""Engine.IO v4, sans-IO: packet codec and session state machine (no gevent, no sockets)."""
+"""Engine.IO v4 (and v3, in :mod:`.v3`), sans-IO: packet codecs and the session state
+machine (no gevent, no sockets)."""
 from __future__ import annotations
 
 from .packet import (
@@ -7,11 +8,12 @@ from .packet import (
 from .session import (
     CloseReason, Event, MessageReceived, Session, SessionClosed, SessionState, Upgraded,
 )
+from . import v3
 
 __all__ = [
     "SEPARATOR", "Packet", "PacketType", "decode_packet", "decode_payload", "encode_packet",
     "encode_payload", "CloseReason", "Event", "MessageReceived", "Session", "SessionClosed",
-    "SessionState", "Upgraded", "ERRORS",
+    "SessionState", "Upgraded", "ERRORS", "v3",
 ]
 
 #: Engine.IO handshake errors: code -> message, sent as JSON with HTTP 400/403.

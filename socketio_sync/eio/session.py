@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..exceptions import LocalProtocolError, RemoteProtocolError
-from .packet import CLOSE_PACKET, NOOP_PACKET, PING_PACKET, Packet, PacketType
+from .packet import CLOSE_PACKET, NOOP_PACKET, PING_PACKET, PONG_PACKET, Packet, PacketType
 
 __all__ = [
     "SessionState",
@@ -77,11 +77,18 @@ class Session:
     :param max_payload: the ``maxPayload`` announced to the client, in bytes.
     :param upgrades: transports the client may upgrade to (``["websocket"]`` for polling).
     :param now: the current monotonic time.
+    :param protocol: the Engine.IO protocol version, 4 or 3 (Socket.IO v2 clients). In v3
+        the client pings and the server answers with a pong; the session closes with
+        "ping timeout" when nothing came from the client for ``ping_interval +
+        ping_timeout`` seconds. The OPEN packet has no ``maxPayload``.
+
+    .. versionchanged:: 0.2
+       The ``protocol`` parameter (Engine.IO v3).
     """
 
     __slots__ = (
         "sid", "transport", "state", "ping_interval", "ping_timeout", "max_payload",
-        "upgrades", "_outgoing", "_next_ping", "_pong_deadline", "close_reason",
+        "upgrades", "_outgoing", "_next_ping", "_pong_deadline", "close_reason", "protocol",
     )
 
     def __init__(
@@ -94,7 +101,12 @@ class Session:
         max_payload: int,
         upgrades: list[str],
         now: float,
+        protocol: int = 4,
     ) -> None:
+        if protocol not in (3, 4):
+            raise ValueError(f"unsupported Engine.IO protocol {protocol!r}")
+        #: The Engine.IO protocol version (the ``EIO`` query parameter): 4, or 3.
+        self.protocol = protocol
         self.sid = sid
         self.transport = transport
         self.state = SessionState.OPEN
@@ -104,8 +116,12 @@ class Session:
         self.upgrades = upgrades
         self._outgoing: list[Packet] = [self._open_packet()]
         self._next_ping: float | None = now + ping_interval
+        #: v4: when the pong to our ping is due. v3: when the client's next packet is due.
         self._pong_deadline: float | None = None
         self.close_reason: str | None = None
+        if protocol == 3:
+            self._next_ping = None
+            self._pong_deadline = now + ping_interval + ping_timeout
 
     def _open_packet(self) -> Packet:
         handshake = {
@@ -115,6 +131,8 @@ class Session:
             "pingTimeout": round(self.ping_timeout * 1000),
             "maxPayload": self.max_payload,
         }
+        if self.protocol == 3:
+            del handshake["maxPayload"]  # not in the v3 handshake
         return Packet(PacketType.OPEN, json.dumps(handshake, separators=(",", ":")))
 
     # -- outgoing ---------------------------------------------------------------------------
@@ -158,6 +176,8 @@ class Session:
         """
         if self.state is SessionState.CLOSED:
             return []
+        if self.protocol == 3:
+            return self._receive_v3(packet, now)
         ptype = packet.type
         if ptype is PacketType.MESSAGE:
             assert packet.data is not None
@@ -169,6 +189,22 @@ class Session:
         if ptype is PacketType.CLOSE:
             return self.close(CloseReason.TRANSPORT_CLOSE, by_peer=True)
         if ptype is PacketType.NOOP:
+            return []
+        raise RemoteProtocolError(f"unexpected packet {ptype.name} from client")
+
+    def _receive_v3(self, packet: Packet, now: float) -> list[Event]:
+        # Anything from the client shows it is alive (the Node server does the same).
+        self._pong_deadline = now + self.ping_interval + self.ping_timeout
+        ptype = packet.type
+        if ptype is PacketType.MESSAGE:
+            assert packet.data is not None
+            return [MessageReceived(packet.data)]
+        if ptype is PacketType.PING:
+            self._outgoing.append(PONG_PACKET)
+            return []
+        if ptype is PacketType.CLOSE:
+            return self.close(CloseReason.TRANSPORT_CLOSE, by_peer=True)
+        if ptype in (PacketType.NOOP, PacketType.PONG):
             return []
         raise RemoteProtocolError(f"unexpected packet {ptype.name} from client")
 

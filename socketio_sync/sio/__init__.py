@@ -1,12 +1,14 @@
-"""Socket.IO v5, sans-IO: packet encoder and incremental decoder (no gevent, no sockets)."""
+"""Socket.IO v5 (and v4, in :mod:`.v4`), sans-IO: packet encoder and incremental decoder
+(no gevent, no sockets)."""
 from __future__ import annotations
 
 from .packet import (
     DEFAULT_MAX_ATTACHMENTS, RESERVED_EVENTS, Decoder, Encoder, Packet, PacketType,
     deconstruct, default_dumps, has_binary, reconstruct, strict_loads,
 )
+from . import v4
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENTS", "RESERVED_EVENTS", "Decoder", "Encoder", "Packet", "PacketType",
-    "deconstruct", "default_dumps", "has_binary", "reconstruct", "strict_loads",
+    "deconstruct", "default_dumps", "has_binary", "reconstruct", "strict_loads", "v4",
 ]

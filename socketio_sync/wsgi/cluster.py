@@ -177,7 +177,8 @@ class SessionForwarder:
         self._liveness[node] = (now, alive)
         return alive
 
-    def forward_http(self, node: str, sid: str, method: str, body: bytes | None) -> tuple[int, str]:
+    def forward_http(self, node: str, sid: str, method: str, body: bytes | None,
+                     content_type: str = "") -> tuple[int, str | bytes]:
         """Forward a polling GET or POST of ``sid`` to ``node``; returns (status, body)."""
         rid = next(self._rids)
         if method == "GET":
@@ -190,6 +191,7 @@ class SessionForwarder:
         message = {"op": method.lower(), "rid": rid, "sid": sid, "from": self.node_id}
         if body is not None:
             message["body"] = body
+            message["ctype"] = content_type
         try:
             reply = self._request(node, message, timeout)
         except _OwnerGone:
@@ -197,7 +199,10 @@ class SessionForwarder:
             return UNKNOWN_SID
         finally:
             self._polls.pop(rid, None)
-        return int(reply.get("status", 500)), str(reply.get("body", ""))
+        body_out = reply.get("body", "")
+        if not isinstance(body_out, (str, bytes)):
+            body_out = str(body_out)
+        return int(reply.get("status", 500)), body_out
 
     def forward_websocket(self, node: str, sid: str, accept: Callable[[], Any]) -> bool:
         """Ask ``node`` to upgrade ``sid`` over a WebSocket relayed from here. ``accept()``
@@ -276,14 +281,16 @@ class SessionForwarder:
             if op == "get" and conn is not None:
                 # Now, in order: a "release" right behind this request must find it.
                 self._local_polls[(sender, rid)] = conn
-            greenlet = gevent.spawn(self._serve_http, conn, op, sender, rid, message.get("body"))
+            greenlet = gevent.spawn(self._serve_http, conn, op, sender, rid, message.get("body"),
+                                    str(message.get("ctype") or ""))
             self._serving.add(greenlet)
             greenlet.link(self._serving.discard)
 
     def _reply(self, node: str, rid: int, **fields: Any) -> None:
         self._publish(node, {"op": "reply", "rid": rid, **fields})
 
-    def _serve_http(self, conn: EngineConnection | None, op: str, sender: str, rid: int, body: Any) -> None:
+    def _serve_http(self, conn: EngineConnection | None, op: str, sender: str, rid: int, body: Any,
+                    content_type: str = "") -> None:
         from .engine import _Refuse, error_body
 
         if conn is None or (conn.closed and op != "get"):
@@ -299,7 +306,8 @@ class SessionForwarder:
             else:
                 if not isinstance(body, bytes):
                     raise _Refuse(3)
-                environ = {"wsgi.input": _BytesReader(body), "CONTENT_LENGTH": str(len(body))}
+                environ = {"wsgi.input": _BytesReader(body), "CONTENT_LENGTH": str(len(body)),
+                           "CONTENT_TYPE": content_type}
                 status, text = conn._handle_post(environ)
         except _Refuse as refuse:
             status, text = refuse.status or 400, error_body(refuse.code)

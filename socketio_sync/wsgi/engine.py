@@ -34,15 +34,20 @@ UPGRADE_KEY = "socketio_sync.websocket_upgrade"
 #: ``False`` in the environ of a request served where WebSocket is impossible (a
 #: threaded server that does not expose its sockets): the handshake offers no upgrade.
 WEBSOCKET_CAPABLE_KEY = "socketio_sync.websocket_capable"
+#: The Engine.IO protocol version of a request (4, or 3 with ``allow_eio3``), set by
+#: :meth:`EngineServer._check_eio_version`.
+EIO_PROTOCOL_KEY = "socketio_sync.eio_protocol"
+#: True when an Engine.IO v3 client asked for base64 instead of binary payloads (``b64=1``).
+EIO_B64_KEY = "socketio_sync.eio_b64"
 
 
 class HandshakeError(Exception):
     """A WebSocket handshake request is not valid (bad key or version)."""
 
 
-def error_body(code: int) -> str:
+def error_body(code: int, message: str | None = None) -> str:
     """The JSON body of an Engine.IO HTTP error."""
-    return json.dumps({"code": code, "message": eio.ERRORS[code]}, separators=(",", ":"))
+    return json.dumps({"code": code, "message": message or eio.ERRORS[code]}, separators=(",", ":"))
 
 
 def _now() -> float:
@@ -63,21 +68,36 @@ def _frame_packet(packet: Packet) -> bytes:
     return frame_message(f"{int(packet.type)}{data or ''}")
 
 
+def _frame_packet_v3(packet: Packet) -> bytes:
+    return frame_message(eio.v3.encode_packet(packet))
+
+
 class Outgoing:
     """Messages for one or many clients (a broadcast), with their WebSocket frames built
     at most once and shared by every recipient."""
 
-    __slots__ = ("items", "_frames")
+    __slots__ = ("items", "_frames", "_frames_v3")
 
     def __init__(self, items: list[str | bytes]) -> None:
         self.items = items
         self._frames: bytes | None = None
+        self._frames_v3: bytes | None = None
 
     def frames(self) -> bytes:
         frames = self._frames
         if frames is None:
             frames = self._frames = b"".join(
                 frame_message("4" + item) if isinstance(item, str) else frame_message(item)
+                for item in self.items)
+        return frames
+
+    def frames_v3(self) -> bytes:
+        """The same messages framed for an Engine.IO v3 client (binary frames start with
+        the packet type byte)."""
+        frames = self._frames_v3
+        if frames is None:
+            frames = self._frames_v3 = b"".join(
+                frame_message("4" + item) if isinstance(item, str) else frame_message(b"\x04" + item)
                 for item in self.items)
         return frames
 
@@ -108,6 +128,10 @@ class EngineConnection:
         self._ws: Any = None
         #: For the layer above (Socket.IO keeps its Client here).
         self.user_data: Any = None
+        #: The Engine.IO protocol version: 4, or 3 (Socket.IO v2 clients).
+        self.protocol: int = session.protocol
+        #: v3 only: binary polling payloads allowed (the client did not ask for ``b64``).
+        self.binary_polling = session.protocol == 3 and not environ.get(EIO_B64_KEY, False)
 
     # -- API --------------------------------------------------------------------------------
 
@@ -139,7 +163,7 @@ class EngineConnection:
             return
         ws = self._ws
         if ws is not None and ws.raw and not session.has_outgoing():
-            ws.write(out.frames())
+            ws.write(out.frames() if self.protocol == 4 else out.frames_v3())
             return
         for data in out.items:
             session.send_message(data)
@@ -177,7 +201,8 @@ class EngineConnection:
         if ws is not None and ws.raw:
             session = self.session
             if session.has_outgoing():
-                ws.write(b"".join(_frame_packet(p) for p in session.take_outgoing()))
+                frame = _frame_packet if self.protocol == 4 else _frame_packet_v3
+                ws.write(b"".join(frame(p) for p in session.take_outgoing()))
             if session.closed:
                 ws.close()
         else:
@@ -251,7 +276,9 @@ class EngineConnection:
             self._dispatch(events)
             if self.session.closed:
                 return
-            if packet.type is PacketType.PONG:
+            if packet.type is PacketType.PING and self.protocol == 3:
+                self._kick()  # the PONG the session queued
+            elif packet.type is PacketType.PONG:
                 # The next ping is due ping_interval after this pong, which may come before
                 # the pending timer (the pong deadline) when ping_timeout > ping_interval.
                 self._schedule_timer()
@@ -260,9 +287,33 @@ class EngineConnection:
         log.info("session %s: protocol error: %s; closing", self.sid, exc)
         self._dispatch(self.session.close(CloseReason.PARSE_ERROR))
 
+    # -- codecs (Engine.IO v4, or v3 for Socket.IO v2 clients) ------------------------------
+
+    def _encode_poll(self, packets: list[Packet]) -> str | bytes:
+        """A polling response body: text, or bytes for a v3 binary (XHR2) payload."""
+        if self.protocol == 4:
+            return eio.encode_payload(packets)
+        if self.binary_polling and any(p.binary for p in packets):
+            return eio.v3.encode_payload_binary(packets)
+        return eio.v3.encode_payload(packets)
+
+    def _decode_poll(self, body: bytes, environ: dict[str, Any]) -> list[Packet]:
+        limit = self.server.max_payload_packets
+        if self.protocol == 4:
+            return eio.decode_payload(body.decode("utf-8"), limit)
+        if environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower() == "application/octet-stream":
+            return eio.v3.decode_payload_binary(body, limit)
+        return eio.v3.decode_payload(body.decode("utf-8", "surrogatepass"), limit)
+
+    def _encode_frame(self, packet: Packet) -> str | bytes:
+        return eio.encode_packet(packet) if self.protocol == 4 else eio.v3.encode_packet(packet)
+
+    def _decode_frame(self, msg: str | bytes) -> Packet:
+        return eio.decode_packet(msg) if self.protocol == 4 else eio.v3.decode_packet(msg)
+
     # -- polling ----------------------------------------------------------------------------
 
-    def _handle_get(self) -> tuple[int, str]:
+    def _handle_get(self) -> tuple[int, str | bytes]:
         session = self.session
         if self._get_pending:
             log.info("session %s: duplicate GET poll; closing", self.sid)
@@ -274,7 +325,7 @@ class EngineConnection:
         try:
             while True:
                 if session.state is eio.SessionState.UPGRADING:
-                    return 200, eio.encode_payload([session.noop_for_poll()])
+                    return 200, self._encode_poll([session.noop_for_poll()])
                 if session.has_outgoing():
                     packets = session.take_outgoing(self.server.max_poll_packets)
                     if len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
@@ -283,11 +334,11 @@ class EngineConnection:
                         session.push_front(packets.pop())
                     if session.closed and not session.has_outgoing():
                         self.server._forget(self)
-                    return 200, eio.encode_payload(packets)
+                    return 200, self._encode_poll(packets)
                 if session.closed or self._release:
                     # Closed by the client (a CLOSE packet), or released: answer with a NOOP.
                     self._release = False
-                    return 200, eio.encode_payload([session.noop_for_poll()])
+                    return 200, self._encode_poll([session.noop_for_poll()])
                 self._wake.clear()
                 self._wake.wait()
         finally:
@@ -315,7 +366,7 @@ class EngineConnection:
                 environ["HTTP_CONNECTION"] = "close"  # the stream is out of step: end the connection
                 raise _Refuse(3) from None
             try:
-                packets = eio.decode_payload(body.decode("utf-8"), self.server.max_payload_packets)
+                packets = self._decode_poll(body, environ)
             except (UnicodeDecodeError, RemoteProtocolError) as exc:
                 self._protocol_error(exc)
                 raise _Refuse(3) from None
@@ -360,7 +411,7 @@ class EngineConnection:
                     self._dispatch(session.close(CloseReason.TRANSPORT_CLOSE, by_peer=True))
                 return
             try:
-                packet = eio.decode_packet(msg)
+                packet = self._decode_frame(msg)
             except RemoteProtocolError as exc:
                 self._protocol_error(exc)
                 return
@@ -371,7 +422,7 @@ class EngineConnection:
         try:
             while True:
                 if session.has_outgoing():
-                    ws.send_many([eio.encode_packet(p) for p in session.take_outgoing()])
+                    ws.send_many([self._encode_frame(p) for p in session.take_outgoing()])
                     continue
                 if session.closed:
                     break
@@ -399,10 +450,10 @@ class EngineConnection:
                     if msg is None:
                         return
                     try:
-                        packet = eio.decode_packet(msg)
+                        packet = self._decode_frame(msg)
                         if session.state is eio.SessionState.OPEN:
                             reply = session.receive_probe(packet)
-                            ws.send_many([eio.encode_packet(p) for p in reply])  # type: ignore[misc]
+                            ws.send_many([self._encode_frame(p) for p in reply])
                             self._wake.set()  # releases a pending GET with a NOOP
                         else:
                             events = session.receive_upgrade(packet)
@@ -510,6 +561,8 @@ class EngineServer:
         past it gets ``503`` and the client retries later.
     :param handshake_rate: ``(count, seconds)``: at most ``count`` new sessions per
         ``seconds`` for this server (``None``: no limit); past it, ``429``.
+    :param allow_eio3: also serve Engine.IO v3 clients (``EIO=3``: Socket.IO v2 clients)
+        next to v4 ones; when false they get error 5, "Unsupported protocol version".
     """
 
     #: Packets sent in one polling response at most; the rest wait for the next GET.
@@ -531,6 +584,7 @@ class EngineServer:
         max_pending_bytes: int = 16_000_000,
         max_sessions: int | None = None,
         handshake_rate: tuple[int, float] | None = None,
+        allow_eio3: bool = False,
     ) -> None:
         if ping_interval <= 0 or ping_timeout <= 0:
             raise ValueError("ping_interval and ping_timeout must be positive (seconds)")
@@ -553,6 +607,7 @@ class EngineServer:
         self.upgrade_timeout = upgrade_timeout
         self.max_payload_packets = max_payload_packets
         self.max_pending_bytes = int(max_pending_bytes)
+        self.allow_eio3 = bool(allow_eio3)
         if max_sessions is not None and max_sessions < 1:
             raise ValueError("max_sessions must be >= 1 or None")
         self.max_sessions = max_sessions
@@ -638,8 +693,9 @@ class EngineServer:
             start_response("204 No Content", headers)
             return []
         query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-        if query.get("EIO") != "4":
-            return self._error(environ, start_response, 5, cors)
+        refusal = self._check_eio_version(query, environ)
+        if refusal is not None:
+            return self._error(environ, start_response, refusal[0], cors, message=refusal[1])
         transport = query.get("transport")
         if transport not in self.transports:
             return self._error(environ, start_response, 0, cors)
@@ -661,6 +717,8 @@ class EngineServer:
                     return self._forward(node, sid, transport, method, environ, start_response, cors)
             if conn is None or (conn.closed and method != "GET"):
                 raise _Refuse(1)
+            if conn.protocol != environ.get(EIO_PROTOCOL_KEY, 4):
+                raise _Refuse(3)
             if transport == "websocket":
                 return self._websocket_upgrade(conn, environ, start_response, cors)
             if method == "GET":
@@ -704,12 +762,12 @@ class EngineServer:
                 log.info("session %s: incomplete POST body (%s)", sid, exc)
                 environ["HTTP_CONNECTION"] = "close"
                 raise _Refuse(3) from None
-            status, body = fwd.forward_http(node, sid, "POST", data)
+            status, body = fwd.forward_http(node, sid, "POST", data, environ.get("CONTENT_TYPE", ""))
         else:
             raise _Refuse(2)
         if status == 200:
             return self._respond(start_response, environ, status, body, cors)
-        data_out = body.encode("utf-8")
+        data_out = body.encode("utf-8") if isinstance(body, str) else body
         reason = {400: "Bad Request", 413: "Payload Too Large"}.get(status, "Error")
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data_out)))]
         if environ.get("HTTP_CONNECTION", "").lower() == "close":
@@ -717,10 +775,14 @@ class EngineServer:
         start_response(f"{status} {reason}", headers + cors)
         return [data_out]
 
-    def _respond(self, start_response: StartResponse, environ: dict[str, Any], status: int, body: str,
+    def _respond(self, start_response: StartResponse, environ: dict[str, Any], status: int, body: str | bytes,
                  cors: list[tuple[str, str]]) -> list[bytes]:
-        data = body.encode("utf-8", "backslashreplace")  # lone surrogates: see websocket._SURROGATES
-        headers = [("Content-Type", "text/plain; charset=UTF-8"), ("Content-Length", str(len(data)))]
+        if isinstance(body, bytes):  # an Engine.IO v3 binary payload
+            data, ctype = body, "application/octet-stream"
+        else:
+            data = body.encode("utf-8", "backslashreplace")  # lone surrogates: see websocket._SURROGATES
+            ctype = "text/plain; charset=UTF-8"
+        headers = [("Content-Type", ctype), ("Content-Length", str(len(data)))]
         if environ.get("HTTP_CONNECTION", "").lower() == "close":
             headers.append(("Connection", "close"))
         start_response(f"{status} OK", headers + cors)
@@ -745,7 +807,7 @@ class EngineServer:
             log.warning("refusing handshakes: " + msg + "; %d refused so far", *args, self.refused_handshakes)
 
     def _error(self, environ: dict[str, Any], start_response: StartResponse, code: int,
-               cors: list[tuple[str, str]], status: int = 400) -> list[bytes]:
+               cors: list[tuple[str, str]], status: int = 400, message: str | None = None) -> list[bytes]:
         stock_ws = environ.get("wsgi.websocket")
         if stock_ws is not None:
             # gevent-websocket's stock handler already answered 101: all we can do is close.
@@ -754,7 +816,7 @@ class EngineServer:
             except Exception:
                 pass
             return []
-        body = error_body(code).encode()
+        body = error_body(code, message).encode()
         reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large", 429: "Too Many Requests",
                   503: "Service Unavailable"}.get(status, "Error")
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
@@ -762,6 +824,23 @@ class EngineServer:
             headers.append(("Connection", "close"))
         start_response(f"{status} {reason}", headers + cors)
         return [body]
+
+    def _check_eio_version(self, query: dict[str, str], environ: dict[str, Any]) -> tuple[int, str | None] | None:
+        """Check the ``EIO`` query parameter: ``None`` when served (the version is then in
+        ``environ[EIO_PROTOCOL_KEY]``), else the error code and message to answer with."""
+        version = query.get("EIO")
+        if version == "4":
+            environ[EIO_PROTOCOL_KEY] = 4
+            return None
+        if version == "3" and self.allow_eio3:
+            if "j" in query:
+                return 3, "JSONP polling is not supported; use XHR polling or WebSocket"
+            environ[EIO_PROTOCOL_KEY] = 3
+            environ[EIO_B64_KEY] = bool(query.get("b64"))
+            return None
+        if version == "3":
+            log.debug("refused an Engine.IO v3 client (Server(allow_eio3=True) serves them)")
+        return 5, None
 
     def _cors_headers(self, environ: dict[str, Any], origin: str | None) -> list[tuple[str, str]] | None:
         """CORS response headers, or ``None`` when the origin is refused."""
@@ -793,6 +872,7 @@ class EngineServer:
         session = eio.Session(
             sid, transport=transport, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             max_payload=self.max_http_buffer_size, upgrades=upgrades, now=_now(),
+            protocol=environ.get(EIO_PROTOCOL_KEY, 4),
         )
         conn = EngineConnection(self, session, environ)
         self.sessions[sid] = conn
@@ -809,7 +889,7 @@ class EngineServer:
         open_packet = conn.session.take_outgoing()
         conn._schedule_timer()
         self._fire_connection(conn)
-        return self._respond(start_response, environ, 200, eio.encode_payload(open_packet), cors)
+        return self._respond(start_response, environ, 200, conn._encode_poll(open_packet), cors)
 
     def _accept_websocket(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         """Send 101 (through our handler) or take gevent-websocket's socket."""

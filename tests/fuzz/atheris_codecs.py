@@ -1,6 +1,7 @@
 """Coverage-guided fuzzing (atheris / libFuzzer) of everything that parses client input:
-the Engine.IO packet and payload decoders, the Socket.IO decoder (attachments included)
-and the WebSocket reader's fast path.
+the Engine.IO packet and payload decoders (v4, and v3 for Socket.IO v2 clients: text and
+XHR2 binary payloads, frames with a type byte), the Socket.IO decoder (attachments
+included), the v4 namespace query split, and the WebSocket reader's fast path.
 
 A decoder may only return a value or raise ``RemoteProtocolError``; anything else is a
 crash. What decodes must survive a round trip through the encoder. The fast WebSocket path
@@ -44,6 +45,34 @@ def _eio_packet(frame: str | bytes) -> None:
     assert eio.decode_packet(eio.encode_packet(packet)) == packet, (frame, packet)
 
 
+def _eio3_payload(body: str | bytes) -> None:
+    try:
+        if isinstance(body, bytes):
+            packets = eio.v3.decode_payload_binary(body, 1000)
+        else:
+            packets = eio.v3.decode_payload(body, 1000)
+    except RemoteProtocolError:
+        return
+    assert eio.v3.decode_payload(eio.v3.encode_payload(packets)) == packets, (body, packets)
+    assert eio.v3.decode_payload_binary(eio.v3.encode_payload_binary(packets)) == packets, (body, packets)
+
+
+def _eio3_packet(frame: str | bytes) -> None:
+    try:
+        packet = eio.v3.decode_packet(frame)
+    except RemoteProtocolError:
+        return
+    assert eio.v3.decode_packet(eio.v3.encode_packet(packet)) == packet, (frame, packet)
+
+
+def _sio_v4_connect(nsp: str) -> None:
+    try:
+        name, query = sio.v4.split_namespace(nsp)
+    except RemoteProtocolError:
+        return
+    assert name.startswith("/") and "?" not in name and isinstance(query, dict), (nsp, name)
+
+
 def _sio_messages(messages: list[str | bytes]) -> None:
     decoder = sio.Decoder(max_attachments=10)
     encoder = sio.Encoder()
@@ -82,7 +111,7 @@ def _ws_fast_path(data: bytes) -> None:
 
 def test_one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    mode = fdp.ConsumeIntInRange(0, 4)
+    mode = fdp.ConsumeIntInRange(0, 7)
     if mode == 0:
         _eio_payload(fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
     elif mode == 1:
@@ -101,8 +130,20 @@ def test_one_input(data: bytes) -> None:
         # Text that looks like Socket.IO: a type digit, maybe attachments, nsp, id, JSON.
         head = fdp.PickValueInList(["0", "1", "2", "3", "4", "5", "6", "51-", "61-", "2/chat,", "3/a,12"])
         _sio_messages([head + fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes())])
-    else:
+    elif mode == 4:
         _ws_fast_path(fdp.ConsumeBytes(fdp.remaining_bytes()))
+    elif mode == 5:
+        if fdp.ConsumeBool():
+            _eio3_payload(fdp.ConsumeBytes(fdp.remaining_bytes()))
+        else:
+            _eio3_payload(fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
+    elif mode == 6:
+        if fdp.ConsumeBool():
+            _eio3_packet(fdp.ConsumeBytes(fdp.remaining_bytes()))
+        else:
+            _eio3_packet(fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
+    else:
+        _sio_v4_connect("/" + fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
 
 
 def main() -> None:

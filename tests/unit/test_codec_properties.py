@@ -108,3 +108,55 @@ def test_placeholders_cannot_escape(extra: dict[str, Any], num: int) -> None:
         return
     assert got is not None
     assert got.data == ["ev", b"attachment"]
+
+
+# -- Engine.IO v3 and Socket.IO v4 (allow_eio3) ---------------------------------------------
+
+v3_packets = st.lists(
+    st.one_of(
+        st.builds(eio.Packet, st.just(eio.PacketType.MESSAGE), st.one_of(st.text(max_size=30), st.binary(max_size=30))),
+        st.builds(eio.Packet, st.sampled_from([eio.PacketType.PING, eio.PacketType.PONG, eio.PacketType.NOOP])),
+    ),
+    min_size=1, max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(v3_packets)
+def test_eio3_payloads_round_trip(packets: list[eio.Packet]) -> None:
+    """Text (lengths in UTF-16 units, any character, the separator included) and XHR2."""
+    assert eio.v3.decode_payload(eio.v3.encode_payload(packets)) == packets
+    assert eio.v3.decode_payload_binary(eio.v3.encode_payload_binary(packets)) == packets
+    for packet in packets:
+        assert eio.v3.decode_packet(eio.v3.encode_packet(packet)) == packet
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=100), st.from_regex(r"(\d{1,3}:[0-9b][^:]{0,8}){1,4}", fullmatch=True)))
+def test_eio3_text_payload_decode_never_raises_anything_else(body: str) -> None:
+    try:
+        eio.v3.decode_payload(body, max_packets=100)
+    except RemoteProtocolError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=100),
+                 st.lists(st.tuples(st.integers(0, 1), st.lists(st.integers(0, 9), min_size=1, max_size=3),
+                                    st.binary(max_size=12)), max_size=4)
+                 .map(lambda recs: b"".join(bytes([k, *ds, 255]) + data for k, ds, data in recs))))
+def test_eio3_binary_payload_decode_never_raises_anything_else(body: bytes) -> None:
+    try:
+        eio.v3.decode_payload_binary(body, max_packets=100)
+    except RemoteProtocolError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_sio_v4_split_namespace_never_raises_anything_else(nsp: str) -> None:
+    try:
+        name, query = sio.v4.split_namespace(nsp)
+    except RemoteProtocolError:
+        return
+    assert name.startswith("/") and "?" not in name and isinstance(query, dict)
