@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import sio
 from .exceptions import ConnectionRefused, RemoteProtocolError
+from .hooks import Hooks
 from .socket import Handshake, Socket, now_strings
 
 if TYPE_CHECKING:
@@ -82,7 +83,9 @@ class Client:
         try:
             packet = self.decoder.add(data)
         except RemoteProtocolError as exc:
-            log.info("connection %s: invalid Socket.IO packet (%s); closing", self.conn.sid, exc)
+            log.info("connection %s: invalid Socket.IO packet (%s); closing", self.conn.sid, exc,
+                     extra={"eio_sid": self.conn.sid, "reason": "parse error", "remote_addr": self.conn.remote_addr})
+            Hooks.call(self.conn.server.hooks.error, "parse_error", str(exc), self.conn)
             self.close("parse error")
             return
         if packet is None:
@@ -173,6 +176,10 @@ class Client:
             self.sockets[namespace.name] = socket
             namespace.sockets[socket.id] = socket
             namespace.adapter.add_all(socket.id, (socket.id,))
+            log.debug("socket %s joined %s", socket.id, namespace.name,
+                      extra={"eio_sid": self.conn.sid, "sid": socket.id, "namespace": namespace.name,
+                             "remote_addr": self.conn.remote_addr})
+            Hooks.call(self.conn.server.hooks.socket_connect, socket)
         finally:
             self._connecting.discard(namespace.name)
         try:
