@@ -31,9 +31,10 @@ What the UI gets (the npm package's wire protocol, version 0.5):
 Commands from the UI, refused in read-only mode: ``emit`` (namespace, room or ``None``,
 event, args...), ``join`` / ``leave`` (namespace, room, filter room or ``None``) and
 ``_disconnect`` (namespace, close, filter room or ``None``); the filter is usually a
-socket id (every socket is in the room named by its id). Unknown namespaces are
-refused. A refused command is logged and, when the client asked for an ack, answered
-with ``{"error": "read-only"}`` (Node leaves it unanswered).
+socket id (every socket is in the room named by its id). A command is answered (when
+the client asks for an ack) with nothing once done, or with ``{"error": "read-only"}``,
+``{"error": "unknown namespace"}``... when refused; refusals are logged (Node leaves
+refused commands unanswered and creates unknown namespaces).
 
 Differences from Node: changes to ``socket.data`` after the connection are not pushed
 live (they show on the next ``all_sockets``, i.e. when the UI reconnects); sessions of
@@ -57,8 +58,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 import gevent
 
 from .adapters import InMemoryAdapter
-from .exceptions import ConnectionRefused
-from .socket import NO_ACK
+from .exceptions import ConnectionRefused, LocalProtocolError
 
 if TYPE_CHECKING:
     from .namespace import Namespace
@@ -230,45 +230,53 @@ class AdminUI:
         return refused
 
     def _target(self, command: str, nsp_name: Any, filter_room: Any) -> Any:
-        if not isinstance(nsp_name, str) or nsp_name not in self.io.namespaces:
+        """The namespace or broadcast operator a command acts on, or an ``{"error"}`` answer."""
+        nsp = self.io.namespaces.get(nsp_name) if isinstance(nsp_name, str) else None
+        if nsp is None:
             log.info("Admin UI %s: unknown namespace %r", command, nsp_name)
-            return None
-        nsp = self.io.namespaces[nsp_name]
+            return {"error": "unknown namespace"}
         if filter_room is None or filter_room == "":
             return nsp
         if not isinstance(filter_room, str):
             log.info("Admin UI %s: the filter must be a room name, got %r", command, filter_room)
-            return None
+            return {"error": "invalid filter"}
         return nsp.in_(filter_room)
 
     def _cmd_emit(self, nsp_name: Any = None, filter_room: Any = None, event: Any = None, *args: Any) -> Any:
         target = self._target("emit", nsp_name, filter_room)
-        if target is None or not isinstance(event, str):
-            return NO_ACK
+        if isinstance(target, dict):
+            return target
+        if not isinstance(event, str):
+            return {"error": "invalid event name"}
         try:
             target.emit(event, *args)
-        except ValueError as exc:
+        except LocalProtocolError as exc:  # a reserved event name
             log.info("Admin UI emit refused: %s", exc)
+            return {"error": str(exc)}
         return None
 
     def _cmd_join(self, nsp_name: Any = None, room: Any = None, filter_room: Any = None) -> Any:
         target = self._target("join", nsp_name, filter_room)
-        if target is None or not isinstance(room, str):
-            return NO_ACK
+        if isinstance(target, dict):
+            return target
+        if not isinstance(room, str):
+            return {"error": "invalid room"}
         target.sockets_join(room)
         return None
 
     def _cmd_leave(self, nsp_name: Any = None, room: Any = None, filter_room: Any = None) -> Any:
         target = self._target("leave", nsp_name, filter_room)
-        if target is None or not isinstance(room, str):
-            return NO_ACK
+        if isinstance(target, dict):
+            return target
+        if not isinstance(room, str):
+            return {"error": "invalid room"}
         target.sockets_leave(room)
         return None
 
     def _cmd_disconnect(self, nsp_name: Any = None, close: Any = False, filter_room: Any = None) -> Any:
         target = self._target("_disconnect", nsp_name, filter_room)
-        if target is None:
-            return NO_ACK
+        if isinstance(target, dict):
+            return target
         target.disconnect_sockets(bool(close))
         return None
 
