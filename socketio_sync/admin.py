@@ -478,7 +478,8 @@ def ui_app(directory: str | os.PathLike[str], *, app: Callable[..., Any] | None 
         path = environ.get("PATH_INFO", "") or "/"
         if prefix and path != prefix and not path.startswith(prefix + "/"):
             if app is not None:
-                return app(environ, start_response)
+                passed: Iterable[bytes] = app(environ, start_response)
+                return passed
             return _answer(start_response, "404 Not Found", b"Not Found")
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):

@@ -226,7 +226,8 @@ class Metrics:
         def metrics_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if environ.get("PATH_INFO", "") != path:
                 if app is not None:
-                    return app(environ, start_response)
+                    passed: Iterable[bytes] = app(environ, start_response)
+                    return passed
                 return _plain(start_response, "404 Not Found", b"Not Found")
             if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
                 return _plain(start_response, "405 Method Not Allowed", b"Method Not Allowed",

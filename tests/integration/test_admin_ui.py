@@ -53,6 +53,7 @@ def _two_clients_in_lobby(nc: NodeClients, url: str) -> list[str]:
 
 # -- the page in Chromium ---------------------------------------------------------------------
 
+@pytest.mark.browser
 def test_admin_ui_page_shows_the_live_sockets_and_rooms(live_server: Any, node_clients: NodeClients,
                                                          ui_dir: None) -> None:
     node = require_tool("node", "nodejs")
