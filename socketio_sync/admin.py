@@ -59,6 +59,7 @@ import gevent
 
 from .adapters import InMemoryAdapter
 from .exceptions import ConnectionRefused, LocalProtocolError
+from .wsgi.runtime import from_any_thread
 
 if TYPE_CHECKING:
     from .namespace import Namespace
@@ -68,6 +69,8 @@ if TYPE_CHECKING:
 __all__ = ["instrument", "AdminUI", "ui_app"]
 
 log = logging.getLogger("socketio_sync.admin")
+
+_in_hub = from_any_thread(lambda admin: admin.io.engine)
 
 _STARTED = time.monotonic()
 _BCRYPT_HASH = re.compile(r"^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$")
@@ -282,6 +285,7 @@ class AdminUI:
 
     # -- what the UI is told ----------------------------------------------------------------
 
+    @_in_hub
     def all_sockets(self) -> list[dict[str, Any]]:
         """Every socket of every namespace (of every server, with a cluster adapter), as
         the UI's ``all_sockets`` lists them."""
@@ -294,6 +298,7 @@ class AdminUI:
                     log.exception("Admin UI: could not describe socket %s", getattr(sock, "id", "?"))
         return found
 
+    @_in_hub
     def server_stats(self, *, clear: bool = True) -> dict[str, Any]:
         """The ``server_stats`` payload; ``clear`` empties the per-second event buffer."""
         engine = self.io.engine
@@ -317,6 +322,7 @@ class AdminUI:
                            for n in list(self.io.namespaces.values())],
         }
 
+    @_in_hub
     def _start_stats(self) -> None:
         if not self._stats_running and not self._closed:
             self._stats_running = True
@@ -344,12 +350,14 @@ class AdminUI:
         buffer = self._buffer
         buffer[key] = buffer.get(key, 0) + count
 
+    def _listening(self) -> bool:
+        """Whether an admin socket may get what is sent: one here, or maybe one on
+        another server of a cluster."""
+        return bool(self.nsp.sockets) or not self._local_only()
+
     def _tell(self, event: str, *args: Any) -> None:
-        """Send ``event`` to the admin sockets (skipped when there is no one to tell)."""
-        nsp = self.nsp
-        if not nsp.sockets and self._local_only():
-            return
-        nsp.emit(event, *args)
+        """Send ``event`` to the admin sockets."""
+        self.nsp.emit(event, *args)
 
 
 class _Aggregator:
@@ -377,35 +385,42 @@ class _Aggregator:
 
 
 class _Verbose:
-    """Development mode: every socket, room and event, live."""
+    """Development mode: every socket, room and event, live (built only when an admin
+    socket may be listening)."""
 
     def __init__(self, admin: AdminUI) -> None:
         self.admin = admin
+        self.tell = admin._tell
+        self.listening = admin._listening
 
     def socket_connect(self, socket: Socket) -> None:
-        self.admin._tell("socket_connected", serialize_socket(socket, socket.nsp.name), _now_iso())
+        if self.listening():
+            self.tell("socket_connected", serialize_socket(socket, socket.nsp.name), _now_iso())
 
     def engine_upgrade(self, conn: Any, transport: str) -> None:
-        client = conn.user_data
-        for sock in list(getattr(client, "sockets", {}).values()):
-            self.admin._tell("socket_updated", {"id": sock.id, "nsp": sock.nsp.name, "transport": transport})
+        if self.listening():
+            for sock in list(getattr(conn.user_data, "sockets", {}).values()):
+                self.tell("socket_updated", {"id": sock.id, "nsp": sock.nsp.name, "transport": transport})
 
     def socket_disconnect(self, socket: Socket, reason: str) -> None:
-        self.admin._tell("socket_disconnected", socket.nsp.name, socket.id, reason, _now_iso())
+        if self.listening():
+            self.tell("socket_disconnected", socket.nsp.name, socket.id, reason, _now_iso())
 
     def room_join(self, nsp: Namespace, room: str, sid: str) -> None:
-        self.admin._tell("room_joined", nsp.name, room, sid, _now_iso())
+        if self.listening():
+            self.tell("room_joined", nsp.name, room, sid, _now_iso())
 
     def room_leave(self, nsp: Namespace, room: str, sid: str) -> None:
-        self.admin._tell("room_left", nsp.name, room, sid, _now_iso())
+        if self.listening():
+            self.tell("room_left", nsp.name, room, sid, _now_iso())
 
     def event_in(self, socket: Socket, event: str, args: Any) -> None:
-        if socket.nsp is not self.admin.nsp:
-            self.admin._tell("event_received", socket.nsp.name, socket.id, [event, *args], _now_iso())
+        if socket.nsp is not self.admin.nsp and self.listening():
+            self.tell("event_received", socket.nsp.name, socket.id, [event, *args], _now_iso())
 
     def event_out(self, socket: Socket, event: str, args: Any) -> None:
-        if socket.nsp is not self.admin.nsp:
-            self.admin._tell("event_sent", socket.nsp.name, socket.id, [event, *args], _now_iso())
+        if socket.nsp is not self.admin.nsp and self.listening():
+            self.tell("event_sent", socket.nsp.name, socket.id, [event, *args], _now_iso())
 
 
 def _bytes_only(obj: Any) -> Any:
