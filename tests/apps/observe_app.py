@@ -20,8 +20,23 @@ from socketio_sync.metrics import Metrics
 UI_DIR = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "@socket.io" / "admin-ui" / "ui" / "dist"
 
 
+def build_flask(**options: Any) -> Any:
+    """The same behind a Flask app, for ``flask run`` (thread mode)."""
+    import flask
+
+    app = flask.Flask(__name__)
+
+    @app.route("/hello")
+    def hello() -> str:
+        return "hello from flask"
+
+    app.wsgi_app = build(inner=app.wsgi_app, **options)  # type: ignore[method-assign]
+    return app
+
+
 def build(auth: Any = False, read_only: bool = False, mode: str = "development",
-          json_logs: bool = False, **options: Any) -> socketio_sync.WSGIApp:
+          json_logs: bool = False, inner: Any = None, **options: Any) -> socketio_sync.WSGIApp:
+    """``inner``: the WSGI app behind the UI (``/admin-ui/``) and the metrics (``/metrics``)."""
     if json_logs:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
@@ -55,4 +70,4 @@ def build(auth: Any = False, read_only: bool = False, mode: str = "development",
 
     io.on("connection", on_connection)
     io.of("/chat").on("connection", on_connection)
-    return socketio_sync.WSGIApp(io, admin.ui_app(UI_DIR, app=metrics.wsgi_app()))
+    return socketio_sync.WSGIApp(io, admin.ui_app(UI_DIR, app=metrics.wsgi_app(inner)))

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, missing_dependency, require_tool
+from tests.devservers import dev_server  # noqa: F401  (fixture)
 from tests.integration.test_browser import _assert_png
 from tests.jsclient import NodeClients
 
@@ -215,3 +216,53 @@ def test_production_mode_sends_only_statistics(live_server: Any, node_clients: N
     assert {"name": "/", "socketsCount": 1} in stats["namespaces"]
     names = {e.get("name") for e in nc.events("ui", "message")}
     assert names == {"config", "server_stats"}
+
+
+# -- thread mode: flask run ---------------------------------------------------------------------
+
+def test_admin_metrics_and_json_logs_under_flask_run(dev_server: Any, node_clients: NodeClients) -> None:
+    """Under ``flask run`` handlers run in threads and the engine in a background hub: the
+    bcrypt check, the stats timer, the commands and the metrics scrape must all work."""
+    import requests
+
+    from tests.devservers import flask_run
+
+    nc = node_clients
+    password = _bcrypt_hash("pw")
+    srv = flask_run(dev_server, f"tests.apps.observe_app:build_flask(auth={{'type': 'basic', 'username': 'a', "
+                                f"'password': {password!r}}}, json_logs=True)")
+    url = f"http://127.0.0.1:{srv.port}"
+    assert requests.get(url + "/hello", timeout=5).text == "hello from flask"
+    alice = nc.connect("alice", url, transports=["polling"], reconnection=False)["sid"]
+    nc.connect("ui", url + "/admin", auth={"username": "a", "password": "pw"}, transports=["polling"],
+               reconnection=False)
+    nc.wait_for_event("ui", "session")
+    assert nc.wait_for_event("ui", "config") == [{"supportedFeatures": ALL_FEATURES}]
+    (everyone,) = nc.wait_for_event("ui", "all_sockets")
+    assert alice in {s["id"] for s in everyone}
+    nc.wait_for_event("ui", "server_stats")
+    nc.wait_for_event("ui", "server_stats", timeout=5)     # from the timer, in the engine's hub
+    assert nc.call("ui", "join", "/", "vip", alice) == []
+    assert nc.wait_for_event("ui", "room_joined", predicate=lambda a: a[1] == "vip")[:3] == ["/", "vip", alice]
+    metrics = requests.get(url + "/metrics", timeout=5)
+    assert metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert 'socketio_connected_sockets{namespace="/"} 1\n' in metrics.text
+    assert 'socketio_connected_sockets{namespace="/admin"} 1\n' in metrics.text
+    page = requests.get(url + "/admin-ui/", timeout=5)
+    assert page.status_code == 200 and "<title>Socket.IO Admin UI</title>" in page.text
+    nc.disconnect("alice")
+    nc.wait_for_event("ui", "socket_disconnected", predicate=lambda a: a[1] == alice)
+
+    # The server's stderr: JSON lines with the structured fields.
+    def json_lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in list(srv.output) if line.startswith('{"time"')]
+
+    srv.wait_for_log(lambda _: any(x.get("sid") == alice and x.get("reason") for x in json_lines()),
+                     what="the JSON line of alice leaving")
+    lines = json_lines()
+    left = [x for x in lines if x.get("sid") == alice and x.get("reason")]
+    assert left[0]["reason"] == "client namespace disconnect" and left[0]["namespace"] == "/"
+    assert left[0]["eio_sid"] and left[0]["remote_addr"] == "127.0.0.1"
+    assert any(x.get("transport") == "polling" and x.get("eio_sid") for x in lines)
+    srv.stop()
+    srv.assert_clean_log()
