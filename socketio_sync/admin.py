@@ -9,7 +9,8 @@ opens the admin namespace (``/admin``) and speaks the UI's protocol there, so th
     io = socketio_sync.Server()
     admin.instrument(io, auth={"type": "basic", "username": "admin",
                                "password": "$2b$12$..."})       # a bcrypt hash
-    ui = admin.ui_app("node_modules/@socket.io/admin-ui/ui/dist", app=flask_app.wsgi_app)
+    ui = admin.ui_app("node_modules/@socket.io/admin-ui/ui/dist", icons="node_modules/@mdi/font",
+                      app=flask_app.wsgi_app)
     app = socketio_sync.WSGIApp(io, ui)   # the UI at /admin-ui/, Socket.IO at /socket.io/
 
 Open ``http://HOST:PORT/admin-ui/``, enter ``http://HOST:PORT`` as the server URL and the
@@ -466,16 +467,18 @@ _REMOTE_LINK = re.compile(rb"<link\b[^>]*\bhref=\"(?:https?:)?//[^\"]*\"[^>]*>")
 
 
 def ui_app(directory: str | os.PathLike[str], *, app: Callable[..., Any] | None = None,
-           prefix: str = "/admin-ui") -> Callable[..., Any]:
+           prefix: str = "/admin-ui", icons: str | os.PathLike[str] | None = None) -> Callable[..., Any]:
     """A WSGI application serving the Admin UI's static files from ``directory`` (the
     ``ui/dist`` folder of the npm package ``@socket.io/admin-ui``) under ``prefix``, and
     passing every other request to ``app`` (404 when ``None``).
 
     Nothing is loaded from a CDN: ``index.html`` is served without its links to Google
-    Fonts and the Material Design Icons stylesheet (the page falls back to the system
-    font, and icons show as blank squares).
+    Fonts (the page uses the system font) and to the Material Design Icons stylesheet.
+    Pass ``icons``, the folder of the npm package ``@mdi/font``, to serve the icons from
+    here too (``<prefix>/mdi/``); without it the UI's icon buttons show blank.
 
-    :raises FileNotFoundError: when ``directory`` has no ``index.html``.
+    :raises FileNotFoundError: when ``directory`` has no ``index.html``, or ``icons`` no
+        ``css/materialdesignicons.min.css``.
     """
     root = os.path.realpath(os.fspath(directory))
     index_path = os.path.join(root, "index.html")
@@ -485,6 +488,12 @@ def ui_app(directory: str | os.PathLike[str], *, app: Callable[..., Any] | None 
             "(npm install @socket.io/admin-ui, then node_modules/@socket.io/admin-ui/ui/dist)")
     with open(index_path, "rb") as f:
         index = _REMOTE_LINK.sub(b"", f.read())
+    icons_root = None
+    if icons is not None:
+        icons_root = os.path.realpath(os.fspath(icons))
+        if not os.path.isfile(os.path.join(icons_root, *_MDI_CSS.split("/"))):
+            raise FileNotFoundError(f"no {_MDI_CSS} in {icons_root}: pass the folder of the npm package @mdi/font")
+        index = index.replace(b"</head>", b'<link rel="stylesheet" href="mdi/' + _MDI_CSS.encode() + b'"></head>', 1)
     prefix = "/" + prefix.strip("/")
     if prefix == "/":
         prefix = ""
@@ -499,25 +508,35 @@ def ui_app(directory: str | os.PathLike[str], *, app: Callable[..., Any] | None 
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
             return _answer(start_response, "405 Method Not Allowed", b"Method Not Allowed", [("Allow", "GET, HEAD")])
+        head = method == "HEAD"
         rel = path[len(prefix):]
         if rel == "":
             location = environ.get("SCRIPT_NAME", "") + prefix + "/"
             return _answer(start_response, "301 Moved Permanently", b"", [("Location", location)])
         if rel == "/" or rel == "/index.html":
             return _answer(start_response, "200 OK", index, [("Cache-Control", "no-cache")],
-                           "text/html; charset=utf-8", head=method == "HEAD")
-        full = os.path.realpath(os.path.join(root, rel.lstrip("/")))
-        if not full.startswith(root + os.sep) or not os.path.isfile(full):
-            return _answer(start_response, "404 Not Found", b"Not Found")
-        ctype = mimetypes.guess_type(full)[0] or "application/octet-stream"
-        if ctype.startswith("text/") or ctype in ("application/javascript", "image/svg+xml"):
-            ctype += "; charset=utf-8"
-        with open(full, "rb") as f:
-            body = f.read()
-        return _answer(start_response, "200 OK", body, [("Cache-Control", "public, max-age=3600")], ctype,
-                       head=method == "HEAD")
+                           "text/html; charset=utf-8", head=head)
+        base = root
+        if icons_root is not None and rel.startswith("/mdi/"):
+            base, rel = icons_root, rel[4:]
+        return _static(start_response, base, rel, head)
 
     return admin_ui
+
+
+_MDI_CSS = "css/materialdesignicons.min.css"
+
+
+def _static(start_response: Callable[..., Any], base: str, rel: str, head: bool) -> list[bytes]:
+    full = os.path.realpath(os.path.join(base, rel.lstrip("/")))
+    if not full.startswith(base + os.sep) or not os.path.isfile(full):
+        return _answer(start_response, "404 Not Found", b"Not Found")
+    ctype = mimetypes.guess_type(full)[0] or "application/octet-stream"
+    if ctype.startswith("text/") or ctype in ("application/javascript", "image/svg+xml"):
+        ctype += "; charset=utf-8"
+    with open(full, "rb") as f:
+        body = f.read()
+    return _answer(start_response, "200 OK", body, [("Cache-Control", "public, max-age=3600")], ctype, head=head)
 
 
 def _answer(start_response: Callable[..., Any], status: str, body: bytes,

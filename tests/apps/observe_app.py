@@ -17,7 +17,9 @@ from socketio_sync import admin
 from socketio_sync.logs import JsonFormatter
 from socketio_sync.metrics import Metrics
 
-UI_DIR = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "@socket.io" / "admin-ui" / "ui" / "dist"
+NODE_MODULES = Path(__file__).resolve().parents[1] / "js" / "node_modules"
+UI_DIR = NODE_MODULES / "@socket.io" / "admin-ui" / "ui" / "dist"
+ICONS_DIR = NODE_MODULES / "@mdi" / "font"
 
 
 def build_flask(**options: Any) -> Any:
@@ -70,4 +72,4 @@ def build(auth: Any = False, read_only: bool = False, mode: str = "development",
 
     io.on("connection", on_connection)
     io.of("/chat").on("connection", on_connection)
-    return socketio_sync.WSGIApp(io, admin.ui_app(UI_DIR, app=metrics.wsgi_app(inner)))
+    return socketio_sync.WSGIApp(io, admin.ui_app(UI_DIR, icons=ICONS_DIR, app=metrics.wsgi_app(inner)))

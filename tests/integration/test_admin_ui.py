@@ -79,6 +79,8 @@ def test_admin_ui_page_shows_the_live_sockets_and_rooms(live_server: Any, node_c
     steps = {s["step"]: s.get("detail") for s in result["steps"]}
     assert steps["the page loads"] == "Socket.IO Admin UI"
     assert steps["log in through the connection form"] == "CONNECTED"
+    icons = steps["the icon font is loaded from the server"]
+    assert icons["loaded"] >= 1 and icons["icons"] > 0, icons
     # The sockets table: both clients, with their address and transport.
     sockets_rows = [line for line in result["socketsText"].splitlines() if line.split("\t")[0] in sids]
     assert len(sockets_rows) == 2, result["socketsText"]

@@ -95,6 +95,14 @@ try {
     await page.waitForSelector(".v-overlay--active", { state: "detached", timeout: STEP_TIMEOUT });
     return (await page.locator(".v-chip").first().innerText()).trim();
   });
+  ok = ok && await step("the icon font is loaded from the server", async () => {
+    return await page.evaluate(async () => {
+      await document.fonts.ready;
+      const faces = [...document.fonts].filter((f) => f.family.includes("Material Design Icons"));
+      return { faces: faces.length, loaded: faces.filter((f) => f.status === "loaded").length,
+               icons: document.querySelectorAll(".mdi").length };
+    });
+  });
   ok = ok && await step("the sockets page lists the sockets", async () => {
     await page.goto(new URL("#/sockets/", args.page).href);
     for (const id of args.sockets) {

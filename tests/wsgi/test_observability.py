@@ -275,6 +275,24 @@ def test_ui_app_serves_the_page_locally(ui_dir: Path) -> None:
         admin.ui_app(ui_dir / "js")
 
 
+def test_ui_app_serves_the_icon_font_when_given(ui_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    mdi = tmp_path_factory.mktemp("mdi")
+    (mdi / "css").mkdir()
+    (mdi / "fonts").mkdir()
+    (mdi / "css" / "materialdesignicons.min.css").write_text("@font-face{src:url(../fonts/x.woff2)}")
+    (mdi / "fonts" / "x.woff2").write_bytes(b"wOF2")
+    client = Client(admin.ui_app(ui_dir, icons=mdi))
+    html = client.get("/admin-ui/").get_data(as_text=True)
+    assert '<link rel="stylesheet" href="mdi/css/materialdesignicons.min.css"></head>' in html
+    assert "jsdelivr" not in html
+    css = client.get("/admin-ui/mdi/css/materialdesignicons.min.css")
+    assert css.status_code == 200 and css.headers["Content-Type"] == "text/css; charset=utf-8"
+    assert client.get("/admin-ui/mdi/fonts/x.woff2").get_data() == b"wOF2"
+    assert client.get("/admin-ui/mdi/%2e%2e/%2e%2e/secret.txt").status_code == 404
+    with pytest.raises(FileNotFoundError, match="@mdi/font"):
+        admin.ui_app(ui_dir, icons=ui_dir)
+
+
 def test_instrument_checks_its_options() -> None:
     io = socketio_sync.Server()
     with pytest.raises(ValueError, match="auth option must be given"):
