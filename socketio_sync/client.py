@@ -99,6 +99,7 @@ class Client:
                 return
             namespace = self.server._namespaces.get(nsp)
             if namespace is None:
+                Hooks.call(self.conn.server.hooks.error, "connection_refused", "Invalid namespace", self.conn)
                 self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, {"message": "Invalid namespace"}))
                 return
             self._connecting.add(nsp)
@@ -200,7 +201,10 @@ class Client:
         socket._flush_held()
 
     def _refuse(self, nsp: str, refused: ConnectionRefused) -> None:
-        log.debug("connection %s refused from %s: %s", self.conn.sid, nsp, refused.message)
+        log.debug("connection %s refused from %s: %s", self.conn.sid, nsp, refused.message,
+                  extra={"eio_sid": self.conn.sid, "namespace": nsp, "reason": refused.message,
+                         "remote_addr": self.conn.remote_addr})
+        Hooks.call(self.conn.server.hooks.error, "connection_refused", refused.message, self.conn)
         self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, refused.to_payload()))
 
     def _connect_timeout(self) -> None:

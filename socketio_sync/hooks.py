@@ -22,8 +22,9 @@ Engine.IO (the ``conn`` is an :class:`~socketio_sync.EngineConnection`):
 ``error(kind, detail, conn)``
     something went wrong: ``kind`` is ``"parse_error"`` (an invalid Engine.IO or
     Socket.IO packet), ``"request_refused"`` (an HTTP error answer, ``detail`` is the
-    Engine.IO error message), ``"transport_error"``, ``"handler_exception"`` (application
-    code raised; ``conn`` is ``None`` when there is none at hand).
+    Engine.IO error message; ``conn`` is ``None``), ``"connection_refused"`` (a namespace
+    CONNECT refused: unknown namespace, middleware or connection handler), or
+    ``"handler_exception"`` (application code raised).
 
 Socket.IO:
 

@@ -34,7 +34,9 @@ name                                    type       labels, meaning
 ``bytes_sent_total``                    counter    bytes of the messages sent, likewise
 ``ack_latency_seconds``                 histogram  time from ``socket.emit(..., callback=)`` or
                                                    ``socket.call`` to the client's ack
-``errors_total``                        counter    ``kind``: ``parse_error``, ``request_refused``,
+``errors_total``                        counter    ``kind``: ``parse_error``, ``request_refused``
+                                                   (HTTP errors: handshakes refused...),
+                                                   ``connection_refused`` (namespace CONNECTs),
                                                    ``handler_exception``
 ======================================  =========  ===================================================
 

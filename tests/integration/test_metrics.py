@@ -7,6 +7,7 @@ Admin UI bridge is on too, but nobody connects to ``/admin`` here).
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -73,17 +74,24 @@ def test_metrics_count_real_traffic(live_server: Any, node_clients: NodeClients)
     sid = eio.open()
     assert eio.send(sid, "4" + "9garbage").status == 400            # an invalid Socket.IO packet
     during = scrape(srv.url)
+    nc.connect("lost", srv.url + "/nope", transports=["websocket"], reconnection=False,
+               expect_error=True)                               # an unknown namespace
     nc.disconnect("alice")
-    nc.wait_for("alice", "disconnect")
-    nc.call("bob", "echo", 1)    # a round trip on the server after alice's DISCONNECT
-    after = scrape(srv.url)
+    nc.call("bob", "echo", 1)
+    # alice's DISCONNECT travels on her own connection: wait until the server has read it.
+    deadline = time.monotonic() + 5
+    while True:
+        after = scrape(srv.url)
+        if after['socketio_connected_sockets{namespace="/"}'] == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
 
     assert during['socketio_connected_sockets{namespace="/"}'] == 2
     assert during['socketio_connected_sockets{namespace="/chat"}'] == 1
     assert during['socketio_engine_sessions{transport="websocket"}'] == 2
     assert during['socketio_engine_sessions{transport="polling"}'] == 1
     assert after['socketio_connected_sockets{namespace="/"}'] == 1
-    assert after['socketio_engine_connections_total{transport="websocket"}'] == 2
+    assert after['socketio_engine_connections_total{transport="websocket"}'] == 3
     assert after['socketio_engine_connections_total{transport="polling"}'] == 2   # bob, the raw one
     assert after['socketio_connections_total{namespace="/"}'] == 2
     assert after['socketio_connections_total{namespace="/chat"}'] == 1
@@ -92,17 +100,19 @@ def test_metrics_count_real_traffic(live_server: Any, node_clients: NodeClients)
     # enter x2, ask, boom, echo x2 in "/"; the question to alice
     assert after['socketio_events_received_total{namespace="/"}'] == 6
     assert after['socketio_events_sent_total{namespace="/"}'] == 1
-    # Socket.IO packets from the clients: CONNECT x3, the 6 events, alice's ack, her
+    # Socket.IO packets from the clients: CONNECT x4, the 6 events, alice's ack, her
     # DISCONNECT, and the raw client's broken one.
-    assert after["socketio_messages_received_total"] == 12
+    assert after["socketio_messages_received_total"] == 13
     # ... whose bytes include at least the 10 two-byte "é" of the echo (twice: in and out).
     assert after["socketio_bytes_received_total"] >= 20 + 11 * 2
     assert after["socketio_bytes_sent_total"] > during["socketio_bytes_sent_total"] - 1 > 20
-    # CONNECT replies x3, acks x5 (enter x2, ask, echo x2; boom asked for none), the question
-    assert after["socketio_messages_sent_total"] == 9
+    # CONNECT replies x3, the CONNECT_ERROR, acks x5 (enter x2, ask, echo x2; boom asked
+    # for none), the question
+    assert after["socketio_messages_sent_total"] == 10
     assert after['socketio_errors_total{kind="handler_exception"}'] == 1
     assert after['socketio_errors_total{kind="parse_error"}'] == 1
     assert after['socketio_errors_total{kind="request_refused"}'] == 2   # EIO=3, then the broken POST
+    assert after['socketio_errors_total{kind="connection_refused"}'] == 1
     assert after["socketio_ack_latency_seconds_count"] == 1
     assert after['socketio_ack_latency_seconds_bucket{le="+Inf"}'] == 1
     assert 0 < after["socketio_ack_latency_seconds_sum"] < 5
