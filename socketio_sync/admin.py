@@ -45,6 +45,7 @@ the basic auth are kept in memory (24 h), per process.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import mimetypes
@@ -53,6 +54,7 @@ import re
 import secrets
 import socket as _socket
 import time
+import weakref
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -115,12 +117,13 @@ class AdminUI:
                  server_id: str | None) -> None:
         if mode not in ("development", "production"):
             raise ValueError("mode must be 'development' or 'production'")
-        self._check_password: Callable[[str, str], bool] | None = None
+        #: The bcrypt hash of the basic auth's password (``None``: no authentication).
+        self._hash: bytes | None = None
+        self.username: str | None = None
         if auth is False or auth is None:
             if auth is None:
                 raise ValueError("the auth option must be given: False, or "
                                  "{'type': 'basic', 'username': ..., 'password': <bcrypt hash>}")
-            self.username = None
             log.warning("Admin UI authentication is disabled: anyone who reaches %s administers the server",
                         namespace_name)
         elif isinstance(auth, dict) and auth.get("type") == "basic":
@@ -131,7 +134,6 @@ class AdminUI:
                 raise ValueError("the 'password' field must be a valid bcrypt hash")
             self.username = username
             self._hash = password.encode()
-            self._check_password = self._bcrypt_check
         else:
             raise ValueError("invalid auth option: False or {'type': 'basic', 'username': ..., 'password': ...}")
         self.io = io
@@ -147,12 +149,12 @@ class AdminUI:
         self.supported_features = features
         self.nsp: Namespace = io.of(namespace_name)
         self._sessions: dict[str, float] = {}
-        self._new_session: dict[str, str] = {}
+        #: Session ids made at login, sent once the socket is connected.
+        self._new_session: weakref.WeakKeyDictionary[Socket, str] = weakref.WeakKeyDictionary()
         self._buffer: dict[tuple[int, str, str | None], int] = {}
-        self._polling = 0
         self._stats_running = False
         self._closed = False
-        if self._check_password is not None:
+        if self._hash is not None:
             self.nsp.use(self._authenticate)
         self.nsp.on("connection", self._on_admin_connection)
         self._observers: list[Any] = [_Aggregator(self)]
@@ -171,18 +173,22 @@ class AdminUI:
 
     # -- authentication ---------------------------------------------------------------------
 
-    def _bcrypt_check(self, password: str, _unused: str = "") -> bool:
+    def _password_matches(self, password: str) -> bool:
         try:
             import bcrypt
         except ImportError:  # pragma: no cover - depends on the installation
             log.error("the Admin UI's basic auth needs bcrypt: pip install 'socketio_sync[admin]'")
             return False
+        assert self._hash is not None
         rt = self.io.engine.runtime
         args = (password.encode("utf-8", "surrogatepass"), self._hash)
-        if rt is not None and rt.is_current():
-            # bcrypt takes a while on purpose: not in the hub, where it would stop everyone.
-            return bool(gevent.get_hub().threadpool.apply(bcrypt.checkpw, args))
-        return bool(bcrypt.checkpw(*args))
+        try:
+            if rt is not None and rt.is_current():
+                # bcrypt takes a while on purpose: not in the hub, where it would stop everyone.
+                return bool(gevent.get_hub().threadpool.apply(bcrypt.checkpw, args))
+            return bool(bcrypt.checkpw(*args))
+        except ValueError:  # bcrypt >= 5 refuses passwords over 72 bytes
+            return False
 
     def _authenticate(self, socket: Socket, next_: Callable[..., None]) -> None:
         auth = socket.handshake.auth
@@ -191,11 +197,12 @@ class AdminUI:
         if isinstance(session_id, str) and self._sessions.get(session_id, 0.0) > now:
             return next_()
         username, password = auth.get("username"), auth.get("password")
-        if username == self.username and isinstance(password, str) and self._check_password is not None \
-                and self._check_password(password, ""):
+        if (isinstance(username, str) and isinstance(password, str) and self.username is not None
+                and hmac.compare_digest(username.encode("utf-8", "surrogatepass"), self.username.encode())
+                and self._password_matches(password)):
             session_id = secrets.token_hex(8)
             self._save_session(session_id, now)
-            self._new_session[socket.id] = session_id
+            self._new_session[socket] = session_id
             return next_()
         log.info("Admin UI: invalid credentials from %s", socket.handshake.address,
                  extra={"sid": socket.id, "namespace": self.nsp.name, "remote_addr": socket.handshake.address,
@@ -213,7 +220,7 @@ class AdminUI:
     # -- the admin socket -------------------------------------------------------------------
 
     def _on_admin_connection(self, socket: Socket) -> None:
-        session_id = self._new_session.pop(socket.id, None)
+        session_id = self._new_session.pop(socket, None)
         if session_id is not None:
             socket.emit("session", session_id)
         for name, handler in (("emit", self._cmd_emit), ("join", self._cmd_join),

@@ -190,6 +190,9 @@ def test_basic_auth_and_session_ids(live_server: Any, node_clients: NodeClients)
                      reconnection=False, expect_error=True)
     assert bad["error"]["message"] == "invalid credentials"
     nc.connect("nobody", srv.url + "/admin", reconnection=False, expect_error=True)
+    too_long = nc.connect("long", srv.url + "/admin", auth={"username": "admin", "password": "pw" * 50},
+                          reconnection=False, expect_error=True)     # bcrypt 5 raises past 72 bytes
+    assert too_long["error"]["message"] == "invalid credentials"
     # Other namespaces are not affected.
     nc.connect("user", srv.url, transports=["websocket"], reconnection=False)
 
