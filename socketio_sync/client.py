@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from . import sio
 from .exceptions import ConnectionRefused, RemoteProtocolError
+from .hooks import Hooks
 from .socket import Handshake, Socket, now_strings
 
 if TYPE_CHECKING:
@@ -94,7 +95,9 @@ class Client:
         try:
             packet = self.decoder.add(data)
         except RemoteProtocolError as exc:
-            log.info("connection %s: invalid Socket.IO packet (%s); closing", self.conn.sid, exc)
+            log.info("connection %s: invalid Socket.IO packet (%s); closing", self.conn.sid, exc,
+                     extra={"eio_sid": self.conn.sid, "reason": "parse error", "remote_addr": self.conn.remote_addr})
+            Hooks.call(self.conn.server.hooks.error, "parse_error", str(exc), self.conn)
             self.close("parse error")
             return
         if packet is None:
@@ -118,6 +121,7 @@ class Client:
                 return
             namespace = self.server._namespaces.get(nsp)
             if namespace is None:
+                Hooks.call(self.conn.server.hooks.error, "connection_refused", "Invalid namespace", self.conn)
                 if self.protocol == 4:
                     self._send_packet(sio.v4.connect_error(nsp, "Invalid namespace"))
                 else:
@@ -198,6 +202,10 @@ class Client:
             self.sockets[namespace.name] = socket
             namespace.sockets[socket.id] = socket
             namespace.adapter.add_all(socket.id, (socket.id,))
+            log.debug("socket %s joined %s", socket.id, namespace.name,
+                      extra={"eio_sid": self.conn.sid, "sid": socket.id, "namespace": namespace.name,
+                             "remote_addr": self.conn.remote_addr})
+            Hooks.call(self.conn.server.hooks.socket_connect, socket)
         finally:
             self._connecting.discard(namespace.name)
         try:
@@ -218,7 +226,10 @@ class Client:
         socket._flush_held()
 
     def _refuse(self, nsp: str, refused: ConnectionRefused) -> None:
-        log.debug("connection %s refused from %s: %s", self.conn.sid, nsp, refused.message)
+        log.debug("connection %s refused from %s: %s", self.conn.sid, nsp, refused.message,
+                  extra={"eio_sid": self.conn.sid, "namespace": nsp, "reason": refused.message,
+                         "remote_addr": self.conn.remote_addr})
+        Hooks.call(self.conn.server.hooks.error, "connection_refused", refused.message, self.conn)
         if self.protocol == 4:
             self._send_packet(sio.v4.connect_error(nsp, refused.message, refused.data))
         else:

@@ -190,4 +190,4 @@ class Namespace:
             except ConnectionRefused:
                 raise
             except Exception:
-                log.exception("error in connection handler of %s", self.name)
+                socket._handler_failed(f"connection handler of {self.name}", None)

@@ -116,6 +116,12 @@ class Server:
         self._namespaces: dict[str, Namespace] = {}
         self.sockets = self.of("/")
 
+    @property
+    def hooks(self) -> Any:
+        """The observers of this server (:class:`socketio_sync.hooks.Hooks`, shared with
+        its engine): ``io.hooks.add(observer)``."""
+        return self.engine.hooks
+
     def _make_adapter(self, nsp: Namespace) -> Adapter:
         return self._adapter_factory(nsp)
 

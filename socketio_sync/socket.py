@@ -14,6 +14,7 @@ from gevent.event import AsyncResult
 from . import sio
 from .broadcast import BroadcastOperator, RoomArg, _rooms, check_event_name
 from .exceptions import AckTimeout, NotConnectedError
+from .hooks import Hooks
 from .wsgi.engine import Outgoing
 from .wsgi.runtime import from_any_thread
 
@@ -189,11 +190,18 @@ class Socket:
         if not self.connected:
             raise NotConnectedError(f"socket {self.id} is disconnected")
         ack_id = None
+        hooks = self.server.engine.hooks
         if callback is not None:
             ack_id = self.nsp._new_ack_id()
             self._acks[ack_id] = callback
+            if hooks.ack:
+                if self._ack_times is None:
+                    self._ack_times = {}
+                self._ack_times[ack_id] = time.monotonic()
         packet = sio.Packet(sio.PacketType.EVENT, self.nsp.name, [event, *args], ack_id)
         self._send_encoded(self.server.encoder.encode(packet))
+        if hooks.event_out:
+            Hooks.call(hooks.event_out, self, event, args)
 
     def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
         """Emit a ``"message"`` event (Node's ``socket.send``)."""
@@ -262,19 +270,28 @@ class Socket:
             reply = sio.Packet(sio.PacketType.CONNECT, self.nsp.name, {"sid": self.id})
         self.client.conn.send_many(self.server.encoder.encode(reply) + held)
 
+    def _handler_failed(self, what: str, event: str | None) -> None:
+        log.exception("error in %s of socket %s", what, self.id,
+                      extra={"eio_sid": self.client.conn.sid, "sid": self.id, "namespace": self.nsp.name,
+                             "event": event})
+        Hooks.call(self.server.engine.hooks.error, "handler_exception", what, self.client.conn)
+
     def _handle_event(self, data: list[Any], ack_id: int | None) -> None:
         event, *args = data
         run = self.server._run_user
+        hooks = self.server.engine.hooks.event_in
+        if hooks:
+            Hooks.call(hooks, self, event, args)
         for any_fn in self.nsp._any:
             try:
                 run(self, any_fn, self, event, *args)
             except Exception:
-                log.exception("error in on_any handler for %r", event)
+                self._handler_failed(f"on_any handler for {event!r}", event)
         for any_fn in self._any:
             try:
                 run(self, any_fn, event, *args)
             except Exception:
-                log.exception("error in on_any handler for %r", event)
+                self._handler_failed(f"on_any handler for {event!r}", event)
         handlers = self._handlers.get(event)
         result: Any = NO_ACK
         if handlers:
@@ -282,7 +299,7 @@ class Socket:
                 try:
                     value = run(self, fn, *args)
                 except Exception:
-                    log.exception("error in handler for event %r of socket %s", event, self.id)
+                    self._handler_failed(f"handler for event {event!r}", event)
                     value = NO_ACK
                 if i == 0:
                     result = value
@@ -313,6 +330,11 @@ class Socket:
 
     def _handle_ack(self, ack_id: int, args: list[Any]) -> None:
         callback = self._acks.pop(ack_id, None)
+        times = self._ack_times
+        if times is not None:
+            sent = times.pop(ack_id, None)
+            if sent is not None and callback is not None:
+                Hooks.call(self.server.engine.hooks.ack, self, time.monotonic() - sent)
         if callback is None:
             log.debug("socket %s: ack %d for nothing (late or unknown); ignored", self.id, ack_id)
             return
@@ -326,18 +348,23 @@ class Socket:
             try:
                 self.server._run_user(self, fn, *args)
             except Exception:
-                log.exception("error in %r handler of socket %s", event, self.id)
+                self._handler_failed(f"{event!r} handler", event)
 
     #: Set once the socket disconnected (``connected`` is also false before it connects).
     _closed = False
+    #: Ack id -> when it was asked for, kept only while an ``ack`` hook is registered.
+    _ack_times: dict[int, float] | None = None
 
     def _on_close(self, reason: str) -> None:
         if not self.connected:
             return
         self._closed = True
-        log.debug("socket %s left %s: %s", self.id, self.nsp.name, reason)
+        log.debug("socket %s left %s: %s", self.id, self.nsp.name, reason,
+                  extra={"eio_sid": self.client.conn.sid, "sid": self.id, "namespace": self.nsp.name,
+                         "reason": reason, "remote_addr": self.client.conn.remote_addr})
         self._fire("disconnecting", reason)
         self.connected = False
+        Hooks.call(self.server.engine.hooks.socket_disconnect, self, reason)
         self.nsp.adapter.delete_all(self.id)
         self.nsp.sockets.pop(self.id, None)
         self.client._remove(self)
@@ -345,6 +372,7 @@ class Socket:
             if isinstance(callback, _CallWaiter):
                 callback.result.set_exception(NotConnectedError(f"socket {self.id} disconnected: {reason}"))
         self._acks.clear()
+        self._ack_times = None
         self._fire("disconnect", reason)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import gevent
 
+from ..hooks import Hooks
 from ..wsgi.engine import Outgoing
 
 if TYPE_CHECKING:
@@ -55,32 +56,47 @@ class Adapter:
         self.nsp = nsp
         self.rooms: dict[str, set[str]] = {}
         self.sids: dict[str, set[str]] = {}
+        #: The server's observers (``room_join``, ``room_leave``, ``broadcast``).
+        self.hooks: Hooks = nsp.server.engine.hooks
 
     # -- membership -------------------------------------------------------------------------
 
     def add_all(self, sid: str, rooms: Iterable[str]) -> None:
         mine = self.sids.setdefault(sid, set())
+        hooks = self.hooks.room_join
+        if hooks:
+            rooms = [room for room in rooms if room not in mine]
         for room in rooms:
             mine.add(room)
             self.rooms.setdefault(room, set()).add(sid)
+        if hooks:
+            for room in rooms:
+                Hooks.call(hooks, self.nsp, room, sid)
 
     def delete(self, sid: str, room: str) -> None:
         mine = self.sids.get(sid)
-        if mine is not None:
-            mine.discard(room)
+        if mine is None or room not in mine:
+            return
+        mine.discard(room)
         members = self.rooms.get(room)
         if members is not None:
             members.discard(sid)
             if not members:
                 del self.rooms[room]
+        hooks = self.hooks.room_leave
+        if hooks:
+            Hooks.call(hooks, self.nsp, room, sid)
 
     def delete_all(self, sid: str) -> None:
+        hooks = self.hooks.room_leave
         for room in self.sids.pop(sid, ()):
             members = self.rooms.get(room)
             if members is not None:
                 members.discard(sid)
                 if not members:
                     del self.rooms[room]
+            if hooks:
+                Hooks.call(hooks, self.nsp, room, sid)
 
     def socket_rooms(self, sid: str) -> set[str]:
         return set(self.sids.get(sid, ()))
@@ -118,15 +134,21 @@ class Adapter:
         """Encode ``packet`` once and queue it for every matching local socket."""
         out = Outgoing(self.nsp.server.encoder.encode(packet))
         sockets = self.nsp.sockets
+        sent = 0
         if len(opts.rooms) == 1 and not opts.except_rooms:
             # the common case, a single room: no set building
             for sid in tuple(self.rooms.get(next(iter(opts.rooms)), ())):
                 sock = sockets.get(sid)
                 if sock is not None:
                     sock._send_prepared(out)
-            return
-        for sock in self.local_sockets(opts):
-            sock._send_prepared(out)
+                    sent += 1
+        else:
+            for sock in self.local_sockets(opts):
+                sock._send_prepared(out)
+                sent += 1
+        hooks = self.hooks.broadcast
+        if hooks:
+            Hooks.call(hooks, self.nsp, packet, sent)
 
     def broadcast_with_ack(self, packet: Packet, opts: BroadcastOptions,
                            client_count_cb: Callable[[int], None], ack_cb: Callable[[Any], None]) -> None:

@@ -18,6 +18,7 @@ from gevent.event import Event as GEvent
 
 from .. import eio
 from ..exceptions import RemoteProtocolError
+from ..hooks import Hooks
 from ..eio import CloseReason, MessageReceived, Packet, PacketType, SessionClosed, Upgraded
 from . import lifecycle
 from .timers import TimerService
@@ -76,12 +77,23 @@ class Outgoing:
     """Messages for one or many clients (a broadcast), with their WebSocket frames built
     at most once and shared by every recipient."""
 
-    __slots__ = ("items", "_frames", "_frames_v3")
+    __slots__ = ("items", "_frames", "_frames_v3", "_size")
 
     def __init__(self, items: list[str | bytes]) -> None:
         self.items = items
         self._frames: bytes | None = None
         self._frames_v3: bytes | None = None
+        self._size = -1
+
+    def byte_length(self) -> int:
+        """The messages' size in bytes (text as UTF-8), computed once."""
+        size = self._size
+        if size < 0:
+            size = 0
+            for item in self.items:
+                size += len(item) if isinstance(item, bytes) or item.isascii() else len(item.encode("utf-8", "surrogatepass"))
+            self._size = size
+        return size
 
     def frames(self) -> bytes:
         frames = self._frames
@@ -161,6 +173,9 @@ class EngineConnection:
         session = self.session
         if session.closed:
             return
+        hooks = self.server.hooks.message_out
+        if hooks:
+            Hooks.call(hooks, self, out)
         ws = self._ws
         if ws is not None and ws.raw and not session.has_outgoing():
             ws.write(out.frames() if self.protocol == 4 else out.frames_v3())
@@ -242,16 +257,22 @@ class EngineConnection:
     def _dispatch(self, events: list[eio.Event]) -> None:
         for event in events:
             if isinstance(event, MessageReceived):
+                hooks = self.server.hooks.message_in
+                if hooks:
+                    Hooks.call(hooks, self, event.data)
                 for fn in self._handlers.get("message", ()):
                     _call(fn, event.data)
             elif isinstance(event, SessionClosed):
                 self._on_closed(event)
             elif isinstance(event, Upgraded):
+                Hooks.call(self.server.hooks.engine_upgrade, self, event.transport)
                 for fn in self._handlers.get("upgrade", ()):
                     _call(fn, event.transport)
 
     def _on_closed(self, event: SessionClosed) -> None:
-        log.debug("session %s closed: %s", self.sid, event.reason)
+        log.debug("session %s closed: %s", self.sid, event.reason,
+                  extra={"eio_sid": self.sid, "reason": event.reason, "remote_addr": self.remote_addr})
+        Hooks.call(self.server.hooks.engine_close, self, event.reason)
         if (event.reason not in _ABRUPT_REASONS and self.session.transport == "polling"
                 and self.session.has_outgoing() and not self._get_pending):
             # Keep the session reachable so the client's next GET gets what was queued,
@@ -270,7 +291,9 @@ class EngineConnection:
             try:
                 events = self.session.receive(packet, now)
             except RemoteProtocolError as exc:
-                log.info("session %s: %s; closing", self.sid, exc)
+                log.info("session %s: %s; closing", self.sid, exc,
+                         extra={"eio_sid": self.sid, "reason": "parse error", "remote_addr": self.remote_addr})
+                Hooks.call(self.server.hooks.error, "parse_error", str(exc), self)
                 self._dispatch(self.session.close(CloseReason.PARSE_ERROR))
                 return
             self._dispatch(events)
@@ -284,7 +307,9 @@ class EngineConnection:
                 self._schedule_timer()
 
     def _protocol_error(self, exc: Exception) -> None:
-        log.info("session %s: protocol error: %s; closing", self.sid, exc)
+        log.info("session %s: protocol error: %s; closing", self.sid, exc,
+                 extra={"eio_sid": self.sid, "reason": "parse error", "remote_addr": self.remote_addr})
+        Hooks.call(self.server.hooks.error, "parse_error", str(exc), self)
         self._dispatch(self.session.close(CloseReason.PARSE_ERROR))
 
     # -- codecs (Engine.IO v4, or v3 for Socket.IO v2 clients) ------------------------------
@@ -623,6 +648,8 @@ class EngineServer:
             self._rate = _TokenBucket(int(count), float(seconds))
         self.sessions: dict[str, EngineConnection] = {}
         self._handlers: dict[str, list[Handler]] = {}
+        #: Observers (:mod:`socketio_sync.hooks`): ``engine.hooks.add(observer)``.
+        self.hooks = Hooks()
         #: Runs every heartbeat and timeout of this server in one greenlet.
         self.timers = TimerService()
         lifecycle.register(self)  # shutdown_all() reaches its sessions
@@ -677,11 +704,13 @@ class EngineServer:
         if origin is not None and not _VISIBLE_ASCII.fullmatch(origin):
             # An origin is ASCII with no spaces (RFC 6454); a folded or binary one is refused
             # rather than reflected into Access-Control-Allow-Origin.
-            log.info("refused malformed Origin header %r", origin[:200])
+            log.info("refused malformed Origin header %r", origin[:200],
+                     extra={"remote_addr": environ.get("REMOTE_ADDR"), "reason": "malformed origin"})
             return self._error(environ, start_response, 4, [], status=403)
         cors = self._cors_headers(environ, origin)
         if cors is None:
-            log.info("refused origin %r", origin)
+            log.info("refused origin %r", origin,
+                     extra={"remote_addr": environ.get("REMOTE_ADDR"), "reason": "origin not allowed"})
             return self._error(environ, start_response, 4, [], status=403)
         if method == "OPTIONS":
             headers = cors + [
@@ -808,6 +837,9 @@ class EngineServer:
 
     def _error(self, environ: dict[str, Any], start_response: StartResponse, code: int,
                cors: list[tuple[str, str]], status: int = 400, message: str | None = None) -> list[bytes]:
+        hooks = self.hooks.error
+        if hooks:
+            Hooks.call(hooks, "request_refused", message or eio.ERRORS[code], None)
         stock_ws = environ.get("wsgi.websocket")
         if stock_ws is not None:
             # gevent-websocket's stock handler already answered 101: all we can do is close.
@@ -876,10 +908,12 @@ class EngineServer:
         )
         conn = EngineConnection(self, session, environ)
         self.sessions[sid] = conn
-        log.debug("session %s opened over %s from %s", sid, transport, conn.remote_addr)
+        log.debug("session %s opened over %s from %s", sid, transport, conn.remote_addr,
+                  extra={"eio_sid": sid, "transport": transport, "remote_addr": conn.remote_addr})
         return conn
 
     def _fire_connection(self, conn: EngineConnection) -> None:
+        Hooks.call(self.hooks.engine_open, conn)
         for fn in self._handlers.get("connection", ()):
             _call(fn, conn)
 
