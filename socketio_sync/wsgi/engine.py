@@ -79,7 +79,7 @@ class Outgoing:
 
     __slots__ = ("items", "_frames", "compress", "_deflated")
 
-    def __init__(self, items: list[str | bytes], compress: bool = True) -> None:
+    def __init__(self, items: list[str | bytes], *, compress: bool = True) -> None:
         self.items = items
         self._frames: bytes | None = None
         self.compress = compress

@@ -315,3 +315,77 @@ def test_served_bundle_connects(live_server: Any) -> None:
     assert result["info"]["transport"] == "websocket"
     assert result["etag"].startswith('"4.')
     assert ROOT  # the test runs from the worktree (tests/js holds the ws package)
+
+
+class _RawDeflateWs:
+    """Just enough of a WebSocket client to see the frame bits (RSV1) on the wire."""
+
+    def __init__(self, srv: Any, offer: str) -> None:
+        import base64
+        import os
+        import socket
+
+        self.sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Extensions: {offer}\r\n\r\n".encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(65536)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.head = head.decode("latin-1")
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            assert chunk, "connection closed"
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def recv_frame(self) -> tuple[int, bytes]:
+        b0, b1 = self._read(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(self._read(2), "big")
+        elif n == 127:
+            n = int.from_bytes(self._read(8), "big")
+        return b0, self._read(n)
+
+    def send(self, payload: bytes, b0: int = 0x81) -> None:
+        import os
+        import struct
+
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes((b0, 0x80 | n)) if n < 126 else struct.pack("!BBH", b0, 0xFE, n)
+        self.sock.sendall(head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload)))
+
+
+def test_permessage_deflate_frames_on_the_wire(live_server: Any) -> None:
+    srv = live_server(APP, per_message_deflate=True)
+    ws = _RawDeflateWs(srv, "permessage-deflate; server_no_context_takeover; client_max_window_bits")
+    try:
+        assert "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n" in ws.head
+        b0, payload = ws.recv_frame()
+        assert b0 == 0x81 and payload.startswith(b"0{")  # small: not compressed
+        ws.send(b"40")
+        assert ws.recv_frame()[1].startswith(b"40{")
+        ws.send(b'421["big",5000]')
+        b0, payload = ws.recv_frame()
+        assert b0 == 0xC1 and len(payload) < 200  # FIN + RSV1 + text
+        inflated = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+        assert inflated == b'431["' + b"x" * 5000 + b'"]'
+        ws.send(b'42["uncompressed",3000]')  # the engine's "do not compress" flag
+        assert ws.recv_frame() == (0x81, b'42["plain","' + b"y" * 3000 + b'"]')
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        message = b'422["echo","' + b"hello " * 500 + b'"]'
+        ws.send((c.compress(message) + c.flush(zlib.Z_SYNC_FLUSH))[:-4], b0=0xC1)  # our own compressed message
+        b0, payload = ws.recv_frame()
+        assert b0 == 0xC1
+        assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == (
+            b'432[["' + b"hello " * 500 + b'"]]')
+    finally:
+        ws.sock.close()
