@@ -27,7 +27,7 @@ from .http_options import (
     serialize_cookie,
 )
 from .timers import TimerService
-from .websocket import GeventWebSocketAdapter, MessageTooBig, frame_message, frame_message_for
+from .websocket import GeventWebSocketAdapter, MessageTooBig, close_stock_websocket, frame_message, frame_message_for
 
 __all__ = ["EngineServer", "EngineConnection", "HandshakeError", "Outgoing"]
 
@@ -815,10 +815,7 @@ class EngineServer:
         stock_ws = environ.get("wsgi.websocket")
         if stock_ws is not None:
             # gevent-websocket's stock handler already answered 101: all we can do is close.
-            try:
-                stock_ws.close(1008, message.encode("utf-8", "replace")[:120])
-            except Exception:
-                pass
+            close_stock_websocket(stock_ws, 1008, message)
             return []
         body = json.dumps({"code": code, "message": message}, separators=(",", ":")).encode()
         reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large", 429: "Too Many Requests",

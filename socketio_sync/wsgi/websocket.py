@@ -33,7 +33,7 @@ from .deflate import DeflateParams, PerMessageDeflate
 
 __all__ = [
     "WebSocketTransport", "ServerWebSocket", "GeventWebSocketAdapter", "MessageTooBig", "frame",
-    "frame_message", "frame_message_for",
+    "frame_message", "frame_message_for", "close_stock_websocket",
 ]
 
 log = logging.getLogger("socketio_sync.websocket")
@@ -525,7 +525,23 @@ class GeventWebSocketAdapter:
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self.ws.closed:
             return
-        try:
-            self.ws.close(code, reason.encode())
-        except Exception:
-            pass
+        close_stock_websocket(self.ws, code, reason)
+
+
+def close_stock_websocket(ws: Any, code: int, reason: str = "") -> None:
+    """Close a gevent-websocket WebSocket with ``code`` and ``reason``.
+
+    Its own ``close(code, message)`` ignores ``code`` and sends ``str(message)`` as the
+    whole close payload (clients then read "invalid status code"): the frame is sent
+    here, then ``close()`` finishes without sending another.
+    """
+    try:
+        if not ws.closed:
+            ws.send_frame(code.to_bytes(2, "big") + reason.encode("utf-8", "replace")[:120], ws.OPCODE_CLOSE)
+    except Exception:
+        pass
+    ws.closed = True
+    try:
+        ws.close()  # clears its references; its frame is not sent on a closed socket
+    except Exception:
+        pass

@@ -389,3 +389,37 @@ def test_permessage_deflate_frames_on_the_wire(live_server: Any) -> None:
             b'432[["' + b"hello " * 500 + b'"]]')
     finally:
         ws.sock.close()
+
+
+@pytest.mark.parametrize("worker", ["ours", "stock"])
+def test_gunicorn_workers(gunicorn_server: Any, worker: str) -> None:
+    """Under our gunicorn worker everything is there; gevent-websocket's stock worker sends
+    its 101 before the application runs: no permessage-deflate and no hook headers in it,
+    but the connection works, and polling keeps its cookie and compression."""
+    from tests.conftest import GunicornServer
+
+    srv = gunicorn_server(f"{APP}(per_message_deflate=True, cookie=True, gate=True)",
+                          worker=GunicornServer.OUR_WORKER if worker == "ours" else GunicornServer.STOCK_WORKER)
+    with ws_connect(_ws_url(srv), compression="deflate", additional_headers={"X-Token": "letmein"}) as ws:
+        headers = ws.response.headers
+        if worker == "ours":
+            assert headers["Sec-WebSocket-Extensions"] == "permessage-deflate"
+            assert headers["X-Initial"] == "hello" and headers["Set-Cookie"].startswith("io=")
+        else:
+            assert "Sec-WebSocket-Extensions" not in headers and "X-Initial" not in headers
+        assert ws.recv(timeout=5).startswith("0{")
+        ws.send("40")
+        assert ws.recv(timeout=5).startswith("40{")
+        ws.send('421["echo","' + "abc" * 1000 + '"]')
+        assert ws.recv(timeout=5) == '431[["' + "abc" * 1000 + '"]]'
+    http = _sio(srv.url)
+    sid, handshake = _open_polling(http, headers={"X-Token": "letmein"})
+    assert handshake.header("set-cookie") == f"io={sid}; Path=/; HttpOnly; SameSite=Lax"
+    http.send(sid, '420["big",5000]')
+    assert http.get(http.sq(sid), headers={"Accept-Encoding": "gzip"}).header("content-encoding") == "gzip"
+    if worker == "stock":  # allow_request still refuses, by closing the WebSocket after the 101
+        with ws_connect(_ws_url(srv)) as ws:
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=5)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+            assert info.value.rcvd.reason == "Forbidden"
