@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from tests.conftest import ROOT
+from tests.devservers import dev_server  # noqa: F401  (fixture)
 from tests.jsclient import JS_DIR, NodeClients, require_node_clients
 from tests.rawclient import EIOHttp, RawWebSocket, WSRejected, request
 
@@ -423,3 +424,19 @@ def test_gunicorn_workers(gunicorn_server: Any, worker: str) -> None:
                 ws.recv(timeout=5)
             assert info.value.rcvd is not None and info.value.rcvd.code == 1008
             assert info.value.rcvd.reason == "Forbidden"
+
+
+def test_flask_run_carries_the_options(dev_server: Any) -> None:
+    """``flask run`` (a threaded server: the 101 is written by hand on the taken socket)
+    negotiates permessage-deflate and sets the cookie in it too."""
+    from tests.devservers import flask_run
+
+    srv = flask_run(dev_server, "tests.apps.flask_threads_app:build(per_message_deflate=True, cookie=True)")
+    with ws_connect(_ws_url(srv), compression="deflate") as ws:
+        assert ws.response.headers["Sec-WebSocket-Extensions"] == "permessage-deflate"
+        assert ws.response.headers["Set-Cookie"].startswith("io=")
+        assert ws.recv(timeout=5).startswith("0{")
+        ws.send("40")
+        assert ws.recv(timeout=5).startswith("40{")
+        ws.send('421["echo","' + "abc" * 1000 + '"]')
+        assert ws.recv(timeout=5).startswith('431[')
