@@ -60,6 +60,26 @@ class Server:
 
     .. versionchanged:: 0.2
        ``allow_eio3``.
+
+    Engine.IO options of the Node server (details in :class:`socketio_sync.EngineServer`
+    and README "Engine.IO options"):
+
+    :param allow_request: ``fn(environ) -> True | False | str`` before each handshake;
+        a refusal is ``403 {"code":4,"message":"Forbidden"}`` (or the string returned).
+    :param cookie: ``True`` or a dict (``name``, ``path``, ``http_only``, ``same_site``,
+        ``secure``, ``max_age``, ``domain``): a cookie with the session id on the handshake.
+    :param initial_headers: ``fn(headers, environ)`` appending ``(name, value)`` pairs to
+        the handshake response.
+    :param headers: ``fn(headers, environ)`` likewise for every Engine.IO response.
+    :param http_compression: gzip/deflate polling responses (``True``, ``False`` or
+        ``{"threshold": 1024}``); on by default as on Node.
+    :param per_message_deflate: WebSocket compression, RFC 7692 (``False`` by default
+        as on Node, ``True`` or a dict such as ``{"threshold": 1024}``).
+    :param serve_client: serve ``/socket.io/socket.io.js`` and the other client bundle
+        files from the npm ``socket.io-client`` package when it is on disk (default
+        ``True``, as on Node; 404 with an explanation when it is not installed).
+    :param client_path: where that package is (default: ``node_modules`` from the working
+        directory upwards).
     """
 
     def __init__(
@@ -81,6 +101,14 @@ class Server:
         adapter: type[Adapter] | Callable[[Namespace], Adapter] = InMemoryAdapter,
         json: Any = None,
         allow_eio3: bool = False,
+        allow_request: Callable[[dict[str, Any]], Any] | None = None,
+        cookie: Any = None,
+        initial_headers: Callable[[list[tuple[str, str]], dict[str, Any]], Any] | None = None,
+        headers: Callable[[list[tuple[str, str]], dict[str, Any]], Any] | None = None,
+        http_compression: Any = True,
+        per_message_deflate: Any = False,
+        serve_client: bool = True,
+        client_path: str | None = None,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive (seconds)")
@@ -102,6 +130,9 @@ class Server:
             cors_credentials=cors_credentials, transports=transports, allow_upgrades=allow_upgrades,
             upgrade_timeout=upgrade_timeout, max_pending_bytes=max_pending_bytes,
             max_sessions=max_sessions, handshake_rate=handshake_rate, allow_eio3=allow_eio3,
+            allow_request=allow_request, cookie=cookie, initial_headers=initial_headers, headers=headers,
+            http_compression=http_compression, per_message_deflate=per_message_deflate,
+            serve_client=serve_client, client_path=client_path,
         )
         self.engine.on("connection", self._on_engine_connection)
         attach = getattr(adapter, "attach_engine", None)

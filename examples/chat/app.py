@@ -50,22 +50,25 @@ import socketio_sync  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 INDEX_HTML = HERE / "index.html"
-CLIENT_JS = HERE / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+#: The npm package the server's ``serve_client`` answers ``/socket.io/socket.io.min.js`` from.
+CLIENT_PKG = HERE / "node_modules" / "socket.io-client"
+CLIENT_JS = CLIENT_PKG / "dist" / "socket.io.min.js"
 
 ROOMS = ("general", "random")
 MAX_NICKNAME = 32
 MAX_MESSAGE = 1000
 
-#: URL path -> (file, content type) of what the page needs besides Socket.IO itself.
+#: URL path -> (file, content type) of the page. The client bundle comes from the
+#: Socket.IO server itself (``serve_client``, as on Node: ``/socket.io/socket.io.min.js``).
 STATIC = {
     "/": (INDEX_HTML, "text/html; charset=utf-8"),
     "/index.html": (INDEX_HTML, "text/html; charset=utf-8"),
-    "/socket.io.min.js": (CLIENT_JS, "application/javascript; charset=utf-8"),
 }
 
 
 def build(**options: Any) -> socketio_sync.WSGIApp:
     """The chat application; ``options`` go to :class:`socketio_sync.Server`."""
+    options.setdefault("client_path", str(CLIENT_PKG))
     io = socketio_sync.Server(**options)
     chat = io.of("/chat")
     # lower-cased nickname -> socket id. Handlers run in greenlets of one process, and
@@ -154,7 +157,7 @@ def build(**options: Any) -> socketio_sync.WSGIApp:
 
 
 def static_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """A tiny WSGI app for the page and the client bundle (use your framework instead)."""
+    """A tiny WSGI app for the page (use your framework instead)."""
     entry = STATIC.get(environ.get("PATH_INFO", ""))
     if entry is None or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
         return _text(start_response, "404 Not Found", "Not Found\n")

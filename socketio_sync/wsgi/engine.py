@@ -21,8 +21,14 @@ from ..exceptions import RemoteProtocolError
 from ..hooks import Hooks
 from ..eio import CloseReason, MessageReceived, Packet, PacketType, SessionClosed, Upgraded
 from . import lifecycle
+from .client_bundle import ClientBundle
+from .deflate import deflate_options, negotiate
+from .http_options import (
+    choose_encoding, compress_body, cookie_options, http_compression_options, run_allow_request, run_header_hook,
+    serialize_cookie,
+)
 from .timers import TimerService
-from .websocket import GeventWebSocketAdapter, MessageTooBig, frame_message
+from .websocket import GeventWebSocketAdapter, MessageTooBig, close_stock_websocket, frame_message, frame_message_for
 
 __all__ = ["EngineServer", "EngineConnection", "HandshakeError", "Outgoing"]
 
@@ -62,11 +68,13 @@ def _call(fn: Handler, *args: Any) -> None:
         log.exception("error in handler %r", fn)
 
 
-def _frame_packet(packet: Packet) -> bytes:
+def _frame_packet(packet: Packet, deflate: Any = None) -> bytes:
     data = packet.data
-    if isinstance(data, bytes):
-        return frame_message(data)
-    return frame_message(f"{int(packet.type)}{data or ''}")
+    if not isinstance(data, bytes):
+        data = f"{int(packet.type)}{data or ''}"
+    if deflate is not None:
+        return frame_message_for(data, deflate)
+    return frame_message(data)
 
 
 def _frame_packet_v3(packet: Packet) -> bytes:
@@ -75,13 +83,24 @@ def _frame_packet_v3(packet: Packet) -> bytes:
 
 class Outgoing:
     """Messages for one or many clients (a broadcast), with their WebSocket frames built
-    at most once and shared by every recipient."""
+    at most once and shared by every recipient.
 
-    __slots__ = ("items", "_frames", "_frames_v3", "_size")
+    ``compress=False`` is the per-packet "do not compress" flag (Node's
+    ``socket.compress(false)``): these messages are never deflated on a WebSocket with
+    permessage-deflate, and a polling response made only of such messages is not
+    gzip/deflate-encoded (a response is compressed when any message in it may be, as on
+    Node).
+    """
 
-    def __init__(self, items: list[str | bytes]) -> None:
+    __slots__ = ("items", "_frames", "_frames_v3", "_size", "compress", "_deflated")
+
+    def __init__(self, items: list[str | bytes], *, compress: bool = True) -> None:
         self.items = items
         self._frames: bytes | None = None
+        self.compress = compress
+        #: Compressed frames shared by connections whose deflate output is the same for
+        #: the same input (no server context takeover), keyed by those parameters.
+        self._deflated: dict[Any, bytes] | None = None
         self._frames_v3: bytes | None = None
         self._size = -1
 
@@ -94,6 +113,24 @@ class Outgoing:
                 size += len(item) if isinstance(item, bytes) or item.isascii() else len(item.encode("utf-8", "surrogatepass"))
             self._size = size
         return size
+
+    def frames_for(self, ws: Any) -> bytes:
+        """The frames for ``ws``: compressed for a WebSocket with permessage-deflate."""
+        deflate = getattr(ws, "deflate", None)
+        if deflate is None or not self.compress:
+            return self.frames()
+        key = deflate.shareable
+        if key is not None and self._deflated is not None:
+            cached = self._deflated.get(key)
+            if cached is not None:
+                return cached
+        frames = b"".join(frame_message_for("4" + item if isinstance(item, str) else item, deflate)
+                          for item in self.items)
+        if key is not None:
+            if self._deflated is None:
+                self._deflated = {}
+            self._deflated[key] = frames
+        return frames
 
     def frames(self) -> bytes:
         frames = self._frames
@@ -138,6 +175,9 @@ class EngineConnection:
         #: cancelled: a callback that finds an earlier one has replaced it does nothing.
         self._timer_at: float | None = None
         self._ws: Any = None
+        #: A compressible message was queued for polling since the queue was last emptied
+        #: (see :class:`Outgoing`'s ``compress``).
+        self._poll_compress = False
         #: For the layer above (Socket.IO keeps its Client here).
         self.user_data: Any = None
         #: The Engine.IO protocol version: 4, or 3 (Socket.IO v2 clients).
@@ -178,8 +218,13 @@ class EngineConnection:
             Hooks.call(hooks, self, out)
         ws = self._ws
         if ws is not None and ws.raw and not session.has_outgoing():
-            ws.write(out.frames() if self.protocol == 4 else out.frames_v3())
+            if self.protocol == 4:
+                ws.write(out.frames() if ws.deflate is None else out.frames_for(ws))
+            else:
+                ws.write(out.frames_v3())
             return
+        if out.compress:
+            self._poll_compress = True
         for data in out.items:
             session.send_message(data)
         self._kick()
@@ -216,8 +261,11 @@ class EngineConnection:
         if ws is not None and ws.raw:
             session = self.session
             if session.has_outgoing():
-                frame = _frame_packet if self.protocol == 4 else _frame_packet_v3
-                ws.write(b"".join(frame(p) for p in session.take_outgoing()))
+                if self.protocol == 4:
+                    deflate = ws.deflate
+                    ws.write(b"".join(_frame_packet(p, deflate) for p in session.take_outgoing()))
+                else:
+                    ws.write(b"".join(_frame_packet_v3(p) for p in session.take_outgoing()))
             if session.closed:
                 ws.close()
         else:
@@ -588,6 +636,36 @@ class EngineServer:
         ``seconds`` for this server (``None``: no limit); past it, ``429``.
     :param allow_eio3: also serve Engine.IO v3 clients (``EIO=3``: Socket.IO v2 clients)
         next to v4 ones; when false they get error 5, "Unsupported protocol version".
+    :param allow_request: ``fn(environ) -> True | False | str``, asked before every
+        handshake (Node's ``allowRequest``; a WebSocket handshake is asked before the
+        ``101``). ``False`` refuses with ``403`` and ``{"code":4,"message":"Forbidden"}``,
+        a string refuses with that message; an exception is logged and refuses. Requests
+        of an accepted session (polls, the upgrade) are not asked again, as on Node.
+    :param cookie: ``True`` or a dict (``name`` "io", ``path`` "/", ``http_only``,
+        ``same_site`` "lax", ``secure``, ``max_age`` seconds, ``domain``): the handshake
+        response (polling, or the ``101`` of a WebSocket handshake) sets a cookie holding
+        the session id (Node's ``cookie`` option).
+    :param initial_headers: ``fn(headers, environ)`` that may append ``(name, value)``
+        pairs to the handshake response (Node's ``initial_headers`` event).
+    :param headers: ``fn(headers, environ)`` likewise for every Engine.IO HTTP response
+        of a session: the handshake, polls, POSTs and each ``101`` (Node's ``headers``
+        event). Error responses go without. Not on gevent-websocket's stock handler,
+        which sends its ``101`` before the application runs.
+    :param http_compression: ``True`` (default, as on Node), ``False``, or
+        ``{"threshold": 1024, "level": 6}``: polling responses of at least ``threshold``
+        bytes are gzip- or deflate-encoded when the request's ``Accept-Encoding`` allows.
+    :param per_message_deflate: ``False`` (default, as on Node), ``True`` or a dict of
+        :class:`socketio_sync.wsgi.deflate.DeflateOptions` fields (``threshold`` 1024,
+        ``server_no_context_takeover``, ``client_no_context_takeover``,
+        ``server_max_window_bits``, ``client_max_window_bits``, ``level``,
+        ``mem_level``): WebSocket compression (RFC 7692) with clients that offer it.
+        Only with socketio_sync's own WebSocket (``run()``, ``listen()``, our gunicorn
+        worker, the dev servers), not gevent-websocket's stock worker.
+        ``max_http_buffer_size`` limits the *inflated* size of a message.
+    :param serve_client: serve the ``socket.io-client`` bundle at ``/<path>/socket.io.js``
+        (see :class:`socketio_sync.wsgi.client_bundle.ClientBundle`).
+    :param client_path: where the npm ``socket.io-client`` package is (default:
+        ``node_modules`` from the working directory upwards).
     """
 
     #: Packets sent in one polling response at most; the rest wait for the next GET.
@@ -610,7 +688,27 @@ class EngineServer:
         max_sessions: int | None = None,
         handshake_rate: tuple[int, float] | None = None,
         allow_eio3: bool = False,
+        allow_request: Callable[[dict[str, Any]], Any] | None = None,
+        cookie: Any = None,
+        initial_headers: Callable[[list[tuple[str, str]], dict[str, Any]], Any] | None = None,
+        headers: Callable[[list[tuple[str, str]], dict[str, Any]], Any] | None = None,
+        http_compression: Any = True,
+        per_message_deflate: Any = False,
+        serve_client: bool = False,
+        client_path: str | None = None,
     ) -> None:
+        for name, hook in (("allow_request", allow_request), ("initial_headers", initial_headers),
+                           ("headers", headers)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{name} must be a callable or None")
+        self.allow_request = allow_request
+        self.cookie = cookie_options(cookie)
+        self.initial_headers_hook = initial_headers
+        self.headers_hook = headers
+        self.http_compression = http_compression_options(http_compression)
+        self.per_message_deflate = deflate_options(per_message_deflate)
+        #: Serves the client bundle (``None``: ``serve_client`` is off).
+        self.client_bundle: ClientBundle | None = ClientBundle(client_path) if serve_client else None
         if ping_interval <= 0 or ping_timeout <= 0:
             raise ValueError("ping_interval and ping_timeout must be positive (seconds)")
         if max_http_buffer_size < 1:
@@ -734,6 +832,12 @@ class EngineServer:
                 refused = self._admission()
                 if refused is not None:
                     return self._error(environ, start_response, 3, cors, status=refused)
+                if self.allow_request is not None:
+                    message = run_allow_request(self.allow_request, environ)
+                    if message is not None:
+                        log.info("handshake from %s refused by allow_request: %s",
+                                 environ.get("REMOTE_ADDR"), message[:200])
+                        return self._error(environ, start_response, 4, cors, status=403, message=message)
                 if transport == "websocket":
                     return self._websocket_handshake(environ, start_response, cors)
                 if method != "GET":
@@ -752,11 +856,15 @@ class EngineServer:
                 return self._websocket_upgrade(conn, environ, start_response, cors)
             if method == "GET":
                 status, body = conn._handle_get()
+                compress = conn._poll_compress
+                if not conn.session.has_outgoing():
+                    conn._poll_compress = False
             elif method == "POST":
                 status, body = conn._handle_post(environ)
+                compress = False
             else:
                 raise _Refuse(2)
-            return self._respond(start_response, environ, status, body, cors)
+            return self._respond(start_response, environ, status, body, cors, hooks=True, compress=compress)
         except _Refuse as refuse:
             return self._error(environ, start_response, refuse.code, cors, status=refuse.status or 400)
 
@@ -795,7 +903,7 @@ class EngineServer:
         else:
             raise _Refuse(2)
         if status == 200:
-            return self._respond(start_response, environ, status, body, cors)
+            return self._respond(start_response, environ, status, body, cors, hooks=True, compress=True)
         data_out = body.encode("utf-8") if isinstance(body, str) else body
         reason = {400: "Bad Request", 413: "Payload Too Large"}.get(status, "Error")
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data_out)))]
@@ -805,17 +913,43 @@ class EngineServer:
         return [data_out]
 
     def _respond(self, start_response: StartResponse, environ: dict[str, Any], status: int, body: str | bytes,
-                 cors: list[tuple[str, str]]) -> list[bytes]:
+                 cors: list[tuple[str, str]], *, hooks: bool = False, handshake_sid: str | None = None,
+                 compress: bool = False) -> list[bytes]:
+        """A polling response. ``hooks``: add the ``headers`` hook's headers (and, for
+        the handshake of ``handshake_sid``, the cookie and ``initial_headers``);
+        ``compress``: gzip/deflate it per ``http_compression`` and ``Accept-Encoding``."""
         if isinstance(body, bytes):  # an Engine.IO v3 binary payload
             data, ctype = body, "application/octet-stream"
         else:
             data = body.encode("utf-8", "backslashreplace")  # lone surrogates: see websocket._SURROGATES
             ctype = "text/plain; charset=UTF-8"
-        headers = [("Content-Type", ctype), ("Content-Length", str(len(data)))]
+        headers = [("Content-Type", ctype)]
+        options = self.http_compression
+        if compress and options is not None and len(data) >= options.threshold:
+            encoding = choose_encoding(environ.get("HTTP_ACCEPT_ENCODING"))
+            if encoding is not None:
+                data = compress_body(data, encoding, options.level)
+                headers += [("Content-Encoding", encoding), ("Vary", "Accept-Encoding")]
+        headers.append(("Content-Length", str(len(data))))
         if environ.get("HTTP_CONNECTION", "").lower() == "close":
             headers.append(("Connection", "close"))
+        if hooks or handshake_sid is not None:
+            headers += self._extra_headers(environ, handshake_sid)
         start_response(f"{status} OK", headers + cors)
         return [data]
+
+    def _extra_headers(self, environ: dict[str, Any], handshake_sid: str | None) -> list[tuple[str, str]]:
+        """The cookie and the hooks' headers for a response of a session (of its handshake
+        when ``handshake_sid`` is given)."""
+        extra: list[tuple[str, str]] = []
+        if handshake_sid is not None:
+            if self.cookie is not None:
+                extra.append(("Set-Cookie", serialize_cookie(handshake_sid, self.cookie)))
+            if self.initial_headers_hook is not None:
+                run_header_hook("initial_headers", self.initial_headers_hook, extra, environ)
+        if self.headers_hook is not None:
+            run_header_hook("headers", self.headers_hook, extra, environ)
+        return extra
 
     def _admission(self) -> int | None:
         """``None`` when a new session may open, else the HTTP status refusing it."""
@@ -837,16 +971,14 @@ class EngineServer:
 
     def _error(self, environ: dict[str, Any], start_response: StartResponse, code: int,
                cors: list[tuple[str, str]], status: int = 400, message: str | None = None) -> list[bytes]:
+        message = message or eio.ERRORS[code]
         hooks = self.hooks.error
         if hooks:
-            Hooks.call(hooks, "request_refused", message or eio.ERRORS[code], None)
+            Hooks.call(hooks, "request_refused", message, None)
         stock_ws = environ.get("wsgi.websocket")
         if stock_ws is not None:
             # gevent-websocket's stock handler already answered 101: all we can do is close.
-            try:
-                stock_ws.close(1008, eio.ERRORS[code].encode())
-            except Exception:
-                pass
+            close_stock_websocket(stock_ws, 1008, message)
             return []
         body = error_body(code, message).encode()
         reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large", 429: "Too Many Requests",
@@ -894,10 +1026,16 @@ class EngineServer:
             headers.append(("Access-Control-Allow-Credentials", "true"))
         return headers
 
-    def _new_session(self, transport: str, environ: dict[str, Any]) -> EngineConnection:
+    def _make_sid(self) -> str:
+        """A new session id: 128 random bits, after the owner's node id with forwarding."""
         sid = secrets.token_urlsafe(16)
         if self.forwarder is not None:
             sid = self.forwarder.node_id + sid  # the owner, for the other workers
+        return sid
+
+    def _new_session(self, transport: str, environ: dict[str, Any], sid: str | None = None) -> EngineConnection:
+        if sid is None:
+            sid = self._make_sid()
         upgrades = ["websocket"] if (transport == "polling" and self.allow_upgrades
                                      and "websocket" in self.transports
                                      and environ.get(WEBSOCKET_CAPABLE_KEY, True)) else []
@@ -923,13 +1061,26 @@ class EngineServer:
         open_packet = conn.session.take_outgoing()
         conn._schedule_timer()
         self._fire_connection(conn)
-        return self._respond(start_response, environ, 200, conn._encode_poll(open_packet), cors)
+        return self._respond(start_response, environ, 200, conn._encode_poll(open_packet), cors,
+                             handshake_sid=conn.sid)
 
-    def _accept_websocket(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
-        """Send 101 (through our handler) or take gevent-websocket's socket."""
+    def _accept_websocket(self, environ: dict[str, Any], start_response: StartResponse,
+                          handshake_sid: str | None = None) -> Any:
+        """Send 101 (through our handler) or take gevent-websocket's socket. The 101
+        carries the hooks' headers (and the cookie of a handshake) and the agreed
+        permessage-deflate parameters."""
         upgrade = environ.get(UPGRADE_KEY)
         if upgrade is not None:
-            return upgrade(max_message_size=self.max_http_buffer_size, max_pending=self.max_pending_bytes)
+            kwargs: dict[str, Any] = {}
+            extra = self._extra_headers(environ, handshake_sid)
+            deflate = negotiate(environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS"), self.per_message_deflate)
+            if deflate is not None:
+                extra.append(("Sec-WebSocket-Extensions", deflate.header))
+                kwargs["deflate"] = deflate
+            if extra:
+                kwargs["headers"] = extra
+            return upgrade(max_message_size=self.max_http_buffer_size, max_pending=self.max_pending_bytes,
+                           **kwargs)
         ws = environ.get("wsgi.websocket")
         if ws is not None:
             return GeventWebSocketAdapter(ws, max_message_size=self.max_http_buffer_size)
@@ -937,14 +1088,15 @@ class EngineServer:
 
     def _websocket_handshake(self, environ: dict[str, Any], start_response: StartResponse,
                              cors: list[tuple[str, str]]) -> list[bytes]:
+        sid = self._make_sid()
         try:
-            ws = self._accept_websocket(environ, start_response)
+            ws = self._accept_websocket(environ, start_response, handshake_sid=sid)
         except HandshakeError as exc:
             log.info("bad WebSocket handshake: %s", exc)
             return self._error(environ, start_response, 3, cors)
         if ws is None:
             return self._no_websocket(environ, start_response, cors)
-        conn = self._new_session("websocket", environ)
+        conn = self._new_session("websocket", environ, sid=sid)
         conn._schedule_timer()
         self._fire_connection(conn)
         conn._run_websocket(ws)

@@ -100,15 +100,21 @@ class WebSocketHandlerMixin:
             environ[UPGRADE_KEY] = self._upgrade_websocket
         return environ
 
-    def _upgrade_websocket(self, *, max_message_size: int, max_pending: int = 16_000_000) -> ServerWebSocket:
+    def _upgrade_websocket(self, *, max_message_size: int, max_pending: int = 16_000_000,
+                           headers: list[tuple[str, str]] | None = None, deflate: Any = None) -> ServerWebSocket:
+        """Validate the key, send ``101`` (with ``headers`` added: hooks, cookie,
+        ``Sec-WebSocket-Extensions``) and return the WebSocket (with the permessage-deflate
+        parameters ``deflate`` agreed, if any)."""
         accept = websocket_accept(self.environ)
         self.start_response(  # type: ignore[attr-defined]
             "101 Switching Protocols",
-            [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)],
+            [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)]
+            + list(headers or ()),
         )
         self.write(b"")  # type: ignore[attr-defined]  # sends the 101 now
         self.close_connection = True
-        ws = ServerWebSocket(self.socket, None, max_message_size=max_message_size, max_pending=max_pending)
+        ws = ServerWebSocket(self.socket, None, max_message_size=max_message_size, max_pending=max_pending,
+                             deflate=deflate)
         # Frames the client sent right behind its handshake may sit in the request reader's
         # buffer: hand them over, then drop every reference to that reader, whose 8 KiB
         # buffer would otherwise stay with the connection for its whole life.

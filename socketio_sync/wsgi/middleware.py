@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from .client_bundle import CLIENT_FILE
 from .engine import UPGRADE_KEY, EngineServer
 from .handler import is_websocket_request
 from .runtime import (
@@ -45,8 +46,11 @@ class WSGIApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == self.path or path.startswith(self._prefix):
-            environ["socketio_sync.server"] = self.target
             engine = self.engine
+            bundle = engine.client_bundle
+            if bundle is not None and CLIENT_FILE.fullmatch(path[len(self._prefix):]):
+                return bundle(path[len(self._prefix):], environ, start_response)  # serve_client
+            environ["socketio_sync.server"] = self.target
             rt = engine.runtime or runtime_for_request(engine)
             if _get_ident() != rt.ident:
                 # A threaded server (flask run, Django's runserver): run it in the server's hub.
@@ -65,9 +69,10 @@ def _raw_websocket(engine: EngineServer, environ: dict[str, Any], start_response
     """A WebSocket over the socket a server exposes (werkzeug's, monkey-patched by gevent)."""
     used: list[bool] = []
 
-    def upgrade(*, max_message_size: int, max_pending: int = 16_000_000) -> Any:
+    def upgrade(*, max_message_size: int, max_pending: int = 16_000_000, **kwargs: Any) -> Any:
         used.append(True)
-        return upgrade_raw_socket(environ, sock, max_message_size=max_message_size, max_pending=max_pending)
+        return upgrade_raw_socket(environ, sock, max_message_size=max_message_size, max_pending=max_pending,
+                                  **kwargs)
 
     environ[UPGRADE_KEY] = upgrade
     result = engine.handle_request(environ, start_response)

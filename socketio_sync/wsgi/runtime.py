@@ -279,11 +279,12 @@ def _bridge_websocket(engine: EngineServer, rt: Runtime, environ: dict[str, Any]
     fd = os.dup(sock.fileno())
     taken: list[Any] = []
 
-    def upgrade(*, max_message_size: int, max_pending: int = 16_000_000) -> Any:
+    def upgrade(*, max_message_size: int, max_pending: int = 16_000_000, **kwargs: Any) -> Any:
         # In rt's thread: a gevent socket on the duplicate belongs to rt's hub.
         gsock = gevent.socket.socket(fileno=fd)
         taken.append(gsock)
-        return upgrade_raw_socket(env, gsock, max_message_size=max_message_size, max_pending=max_pending)
+        return upgrade_raw_socket(env, gsock, max_message_size=max_message_size, max_pending=max_pending,
+                                  **kwargs)
 
     env[UPGRADE_KEY] = upgrade
     captured = _Captured()
@@ -307,15 +308,20 @@ def _bridge_websocket(engine: EngineServer, rt: Runtime, environ: dict[str, Any]
 
 
 def upgrade_raw_socket(environ: dict[str, Any], sock: Any, *, max_message_size: int,
-                       max_pending: int = 16_000_000) -> Any:
+                       max_pending: int = 16_000_000, headers: list[tuple[str, str]] | None = None,
+                       deflate: Any = None) -> Any:
     """Validate the handshake, send ``101`` on the raw (gevent) ``sock`` and return the
-    server-side WebSocket; for servers that expose the socket but do not speak WebSocket."""
+    server-side WebSocket; for servers that expose the socket but do not speak WebSocket.
+    ``headers`` go into the 101 (already checked: no line breaks); ``deflate`` are the
+    agreed permessage-deflate parameters."""
     from .handler import set_nodelay, websocket_accept
     from .websocket import ServerWebSocket
 
     accept = websocket_accept(environ)
     set_nodelay(sock)
+    extra = b"".join(f"{k}: {v}\r\n".encode("latin-1", "replace") for k, v in headers or ())
     sock.sendall(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n\r\n")
-    return ServerWebSocket(sock, None, max_message_size=max_message_size, max_pending=max_pending)
+        b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n" + extra + b"\r\n")
+    return ServerWebSocket(sock, None, max_message_size=max_message_size, max_pending=max_pending,
+                           deflate=deflate)

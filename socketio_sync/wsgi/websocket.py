@@ -29,9 +29,11 @@ from websockets.frames import Opcode
 from websockets.protocol import SERVER, State
 from websockets.protocol import Protocol as WsProtocol
 
+from .deflate import DeflateParams, PerMessageDeflate
+
 __all__ = [
     "WebSocketTransport", "ServerWebSocket", "GeventWebSocketAdapter", "MessageTooBig", "frame",
-    "frame_message",
+    "frame_message", "frame_message_for", "close_stock_websocket",
 ]
 
 log = logging.getLogger("socketio_sync.websocket")
@@ -60,19 +62,21 @@ class WebSocketTransport(Protocol):
     def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
-def frame(payload: bytes, opcode: int) -> bytes:
-    """A final, unmasked frame as a server sends it (RFC 6455 section 5.2).
+def frame(payload: bytes, opcode: int, rsv1: bool = False) -> bytes:
+    """A final, unmasked frame as a server sends it (RFC 6455 section 5.2); ``rsv1``
+    marks a compressed message (RFC 7692).
 
     Server frames carry no mask, so the bytes are the same for every recipient of a
     broadcast: they are built once. Reading (masks, fragments, control frames, UTF-8
     checks) is left to the ``websockets`` library.
     """
     n = len(payload)
+    b0 = 0xC0 | opcode if rsv1 else 0x80 | opcode
     if n < 126:
-        return bytes((0x80 | opcode, n)) + payload
+        return bytes((b0, n)) + payload
     if n < 65536:
-        return struct.pack("!BBH", 0x80 | opcode, 126, n) + payload
-    return struct.pack("!BBQ", 0x80 | opcode, 127, n) + payload
+        return struct.pack("!BBH", b0, 126, n) + payload
+    return struct.pack("!BBQ", b0, 127, n) + payload
 
 
 def frame_message(data: str | bytes) -> bytes:
@@ -80,6 +84,18 @@ def frame_message(data: str | bytes) -> bytes:
     if isinstance(data, str):
         return frame(data.encode("utf-8", _SURROGATES), 0x1)
     return frame(data, 0x2)
+
+
+def frame_message_for(data: str | bytes, deflate: PerMessageDeflate | None) -> bytes:
+    """A whole message for a connection with permessage-deflate (``deflate``):
+    compressed when it reaches the threshold."""
+    if isinstance(data, str):
+        payload, opcode = data.encode("utf-8", _SURROGATES), 0x1
+    else:
+        payload, opcode = data, 0x2
+    if deflate is not None and deflate.wants(len(payload)):
+        return frame(deflate.compress(payload), opcode, rsv1=True)
+    return frame(payload, opcode)
 
 
 class ServerWebSocket:
@@ -97,19 +113,28 @@ class ServerWebSocket:
     :param rfile: a buffered reader on ``sock`` that may hold bytes already read.
     :param max_message_size: bytes allowed in one message (all its frames together).
     :param max_pending: bytes allowed to wait for a slow reader.
+    :param deflate: permessage-deflate parameters agreed in the handshake
+        (:func:`socketio_sync.wsgi.deflate.negotiate`), or ``None``.
     """
 
     READ_SIZE = 65536
     #: This transport takes pre-built frames (:meth:`write`).
     raw = True
 
-    def __init__(self, sock: Any, rfile: Any, *, max_message_size: int, max_pending: int = 16_000_000) -> None:
+    def __init__(self, sock: Any, rfile: Any, *, max_message_size: int, max_pending: int = 16_000_000,
+                 deflate: DeflateParams | None = None) -> None:
         self.sock = sock
         self._nowait_sock = getattr(sock, "_sock", None)  # gevent's non-blocking socket underneath
         self.rfile = rfile
         self.max_message_size = max_message_size
         self.max_pending = max_pending
         self.proto = WsProtocol(SERVER, state=State.OPEN, max_size=max_message_size)
+        #: The permessage-deflate codec (``None``: not negotiated). Compressed frames take
+        #: the protocol path of the reader, which inflates them with the size limit.
+        self.deflate: PerMessageDeflate | None = None
+        if deflate is not None:
+            self.deflate = PerMessageDeflate(deflate)
+            self.proto.extensions = [self.deflate]
         self.closed = False
         self.close_code: int | None = None
         #: Frames parsed but not consumed yet (usually none or one: a list is smaller
@@ -209,12 +234,12 @@ class ServerWebSocket:
     def send(self, data: str | bytes) -> None:
         if self.closed:
             raise ConnectionError("WebSocket is closed")
-        self.write(frame_message(data))
+        self.write(frame_message_for(data, self.deflate))
 
     def send_many(self, items: list[str | bytes]) -> None:
         if self.closed:
             raise ConnectionError("WebSocket is closed")
-        self.write(b"".join(frame_message(d) for d in items))
+        self.write(b"".join(frame_message_for(d, self.deflate) for d in items))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame after anything still pending, then shut the socket down."""
@@ -456,6 +481,8 @@ class GeventWebSocketAdapter:
 
     #: Writes go through gevent-websocket's ``send``, one message at a time.
     raw = False
+    #: gevent-websocket has no permessage-deflate.
+    deflate = None
 
     def __init__(self, ws: Any, *, max_message_size: int) -> None:
         self.ws = ws
@@ -498,7 +525,23 @@ class GeventWebSocketAdapter:
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self.ws.closed:
             return
-        try:
-            self.ws.close(code, reason.encode())
-        except Exception:
-            pass
+        close_stock_websocket(self.ws, code, reason)
+
+
+def close_stock_websocket(ws: Any, code: int, reason: str = "") -> None:
+    """Close a gevent-websocket WebSocket with ``code`` and ``reason``.
+
+    Its own ``close(code, message)`` ignores ``code`` and sends ``str(message)`` as the
+    whole close payload (clients then read "invalid status code"): the frame is sent
+    here, then ``close()`` finishes without sending another.
+    """
+    try:
+        if not ws.closed:
+            ws.send_frame(code.to_bytes(2, "big") + reason.encode("utf-8", "replace")[:120], ws.OPCODE_CLOSE)
+    except Exception:
+        pass
+    ws.closed = True
+    try:
+        ws.close()  # clears its references; its frame is not sent on a closed socket
+    except Exception:
+        pass

@@ -322,15 +322,19 @@ def test_chat_example_serves_page_and_client_bundle(live_server: Any) -> None:
     page = requests.get(srv.url + "/", timeout=5)
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
-    assert '<script src="/socket.io.min.js"></script>' in page.text
+    assert '<script src="/socket.io/socket.io.min.js"></script>' in page.text
     for element_id in ("status", "online", "nick-form", "nick-input", "nick-error", "room-general",
                        "room-random", "messages", "typing", "form", "input", "send"):
         assert f'id="{element_id}"' in page.text   # what tests/js/browser_chat.mjs relies on
 
-    bundle = requests.get(srv.url + "/socket.io.min.js", timeout=5)
+    bundle = requests.get(srv.url + "/socket.io/socket.io.min.js", timeout=5)  # serve_client
     assert bundle.status_code == 200
     assert bundle.headers["Content-Type"].startswith("application/javascript")
     assert bundle.content == bundle_file.read_bytes()
+    assert bundle.headers["Content-Encoding"] == "gzip"  # requests accepts it (and decodes)
+    revalidated = requests.get(srv.url + "/socket.io/socket.io.min.js", timeout=5,
+                               headers={"If-None-Match": bundle.headers["ETag"]})
+    assert revalidated.status_code == 304
 
     assert requests.get(srv.url + "/nope", timeout=5).status_code == 404
     # The Socket.IO path still goes to the server, not to the static files.
