@@ -14,6 +14,7 @@ from .socket import Handshake, Socket, now_strings
 
 if TYPE_CHECKING:
     from .namespace import Namespace
+    from .recovery import RestoredSession
     from .server import Server
     from .wsgi.engine import EngineConnection
 
@@ -157,9 +158,17 @@ class Client:
         try:
             if self.conn.closed:
                 return
-            socket = Socket(namespace, self, auth if isinstance(auth, dict) else {})
+            auth = auth if isinstance(auth, dict) else {}
+            session = None
+            recovery = self.server.recovery
+            if recovery is not None:
+                session, auth = self._restore(namespace, auth)
+                if self.conn.closed:
+                    return
+            socket = Socket(namespace, self, auth, session)
             try:
-                namespace._run_middlewares(socket)
+                if session is None or not recovery.skip_middlewares:  # type: ignore[union-attr]
+                    namespace._run_middlewares(socket)
             except ConnectionRefused as refused:
                 namespace.adapter.delete_all(socket.id)  # rooms a middleware joined
                 socket._closed = True
@@ -173,6 +182,10 @@ class Client:
             self.sockets[namespace.name] = socket
             namespace.sockets[socket.id] = socket
             namespace.adapter.add_all(socket.id, (socket.id,))
+            if session is not None:
+                namespace.adapter.add_all(socket.id, session.rooms)
+                log.debug("connection %s: recovered socket %s in %s (%d missed packets)",
+                          self.conn.sid, socket.id, namespace.name, len(session.missed))
         finally:
             self._connecting.discard(namespace.name)
         try:
@@ -191,6 +204,28 @@ class Client:
             socket.disconnect()
             return
         socket._flush_held()
+
+    def _restore(self, namespace: Namespace, auth: dict[str, Any]) -> tuple[RestoredSession | None, dict[str, Any]]:
+        """Connection state recovery: the session named by ``pid`` and ``offset`` in the
+        CONNECT payload, if it can be restored, and the auth without those two keys."""
+        pid, offset = auth.get("pid"), auth.get("offset")
+        if "pid" in auth or "offset" in auth:
+            auth = {k: v for k, v in auth.items() if k not in ("pid", "offset")}
+        if not isinstance(pid, str) or not isinstance(offset, str):
+            return None, auth
+        if len(pid) > 200 or len(offset) > 200:
+            log.info("connection %s: oversized pid/offset in CONNECT; not recovering", self.conn.sid)
+            return None, auth
+        try:
+            session = namespace.adapter.restore_session(pid, offset)
+        except Exception:
+            log.exception("connection %s: could not restore a session of %s", self.conn.sid, namespace.name)
+            return None, auth
+        if session is not None and session.sid in namespace.sockets:
+            log.info("connection %s: session %s of %s is connected elsewhere; not recovering",
+                     self.conn.sid, session.sid, namespace.name)
+            return None, auth
+        return session, auth
 
     def _refuse(self, nsp: str, refused: ConnectionRefused) -> None:
         log.debug("connection %s refused from %s: %s", self.conn.sid, nsp, refused.message)

@@ -5,6 +5,7 @@ import logging
 from typing import Any, Callable, Iterable
 
 from . import sio
+from .recovery import RecoveryOptions
 from .adapters import Adapter, InMemoryAdapter
 from .broadcast import BroadcastOperator, RoomArg
 from .client import Client
@@ -53,6 +54,11 @@ class Server:
     :param max_attachments: binary attachments allowed in one packet.
     :param adapter: an :class:`Adapter` subclass (or factory ``nsp -> Adapter``) for rooms.
     :param json: a module-like object with ``dumps``/``loads`` (default: the stdlib's).
+    :param connection_state_recovery: off by default; ``True`` (or a dict:
+        ``max_disconnection_duration`` seconds, 120; ``skip_middlewares``, true;
+        ``max_packets``, 10,000) restores a client that comes back after an abnormal
+        disconnection with the same id, rooms and ``data``, and replays the broadcasts it
+        missed (README "Connection state recovery"). Node's ``connectionStateRecovery``.
     """
 
     def __init__(
@@ -73,6 +79,7 @@ class Server:
         max_attachments: int = sio.DEFAULT_MAX_ATTACHMENTS,
         adapter: type[Adapter] | Callable[[Namespace], Adapter] = InMemoryAdapter,
         json: Any = None,
+        connection_state_recovery: bool | dict[str, Any] | RecoveryOptions | None = None,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive (seconds)")
@@ -80,6 +87,8 @@ class Server:
             raise ValueError("max_attachments must be >= 0")
         self.connect_timeout = float(connect_timeout)
         self.max_attachments = int(max_attachments)
+        #: Connection state recovery options, ``None`` when off.
+        self.recovery = RecoveryOptions.from_option(connection_state_recovery)
         self._adapter_factory = adapter
         if json is None:
             self.encoder = sio.Encoder()
