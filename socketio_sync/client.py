@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import sio
 from .exceptions import ConnectionRefused, RemoteProtocolError
+from .recovery import SessionState
 from .socket import Handshake, Socket, now_strings
 
 if TYPE_CHECKING:
@@ -164,18 +165,32 @@ class Client:
             if recovery is not None:
                 session, auth = self._restore(namespace, auth)
                 if self.conn.closed:
+                    self._keep(namespace, session)
                     return
             socket = Socket(namespace, self, auth, session)
+            if session is not None:
+                # As on Node, a restored socket is back in its rooms at once: what is
+                # broadcast while its middlewares run waits in socket._held, after the
+                # missed packets, and nothing falls in between.
+                namespace.sockets[socket.id] = socket
+                namespace.adapter.add_all(socket.id, (socket.id, *session.rooms))
             try:
                 if session is None or not recovery.skip_middlewares:  # type: ignore[union-attr]
                     namespace._run_middlewares(socket)
             except ConnectionRefused as refused:
                 namespace.adapter.delete_all(socket.id)  # rooms a middleware joined
+                if namespace.sockets.get(socket.id) is socket:
+                    del namespace.sockets[socket.id]
                 socket._closed = True
                 self._refuse(namespace.name, refused)
                 return
             if self.conn.closed:
                 socket._closed = True
+                if session is not None:
+                    namespace.adapter.delete_all(socket.id)
+                    if namespace.sockets.get(socket.id) is socket:
+                        del namespace.sockets[socket.id]
+                    self._keep(namespace, session)
                 return
             self._connect_pending = False
             socket.connected = True
@@ -183,7 +198,6 @@ class Client:
             namespace.sockets[socket.id] = socket
             namespace.adapter.add_all(socket.id, (socket.id,))
             if session is not None:
-                namespace.adapter.add_all(socket.id, session.rooms)
                 log.debug("connection %s: recovered socket %s in %s (%d missed packets)",
                           self.conn.sid, socket.id, namespace.name, len(session.missed))
         finally:
@@ -226,6 +240,17 @@ class Client:
                      self.conn.sid, session.sid, namespace.name)
             return None, auth
         return session, auth
+
+    def _keep(self, namespace: Namespace, session: RestoredSession | None) -> None:
+        """The connection went away while a session was being restored: keep the session
+        again, so that the client's next attempt (with the same offset) recovers."""
+        if session is None:
+            return
+        try:
+            namespace.adapter.persist_session(
+                SessionState(session.sid, session.pid, list(session.rooms), session.data))
+        except Exception:
+            log.exception("connection %s: could not keep session %s again", self.conn.sid, session.sid)
 
     def _refuse(self, nsp: str, refused: ConnectionRefused) -> None:
         log.debug("connection %s refused from %s: %s", self.conn.sid, nsp, refused.message)

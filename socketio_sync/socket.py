@@ -373,6 +373,8 @@ class Socket:
         try:
             self.nsp.adapter.persist_session(recovery.SessionState(
                 self.id, self.pid or "", sorted(self.nsp.adapter.socket_rooms(self.id)), self.data))
+        except (TypeError, ValueError) as exc:  # socket.data that the adapter cannot store
+            log.warning("socket %s: its session cannot be kept for recovery: %s", self.id, exc)
         except Exception:
             log.exception("socket %s: could not keep its session for recovery", self.id)
 

@@ -376,6 +376,10 @@ class RedisNamespaceAdapter(Adapter):
         # Recovery state lives in Redis, not in this process.
         self._packet_log = None
         self._session_store = None
+        #: sid -> stream position of the last packet replayed to that restored socket: a
+        #: broadcast already in the stream when it was read, but delivered here only after
+        #: the socket rejoined its rooms, is not sent twice.
+        self._watermarks: dict[str, tuple[int, int]] = {}
         self.bus = bus
         self.uid = bus.uid
         prefix = bus.key
@@ -400,6 +404,15 @@ class RedisNamespaceAdapter(Adapter):
                 channel += next(iter(opts.rooms)) + "#"
             self.bus.publish(channel, _packb([self.uid, _packet_dict(packet), _raw_opts(opts)]))
         self._broadcast_local(packet, opts)
+
+    def _broadcast_local(self, packet: sio.Packet, opts: BroadcastOptions) -> None:
+        if self._watermarks and isinstance(packet.data, list) and packet.data and packet.id is None:
+            pos = _stream_pos(packet.data[-1])
+            if pos is not None:
+                skip = frozenset(sid for sid, mark in self._watermarks.items() if pos <= mark)
+                if skip:
+                    opts = BroadcastOptions(opts.rooms, opts.except_rooms | skip, opts.flags)
+        super()._broadcast_local(packet, opts)
 
     # -- connection state recovery: Redis streams ---------------------------------------------
     #
@@ -431,19 +444,30 @@ class RedisNamespaceAdapter(Adapter):
             try:
                 threshold = int(entry_id.partition("-")[0]) - int(duration * 1000)
                 bus.redis.xtrim(bus.stream_key, minid=f"{max(threshold, 0)}-0", approximate=True)
-            except (ValueError, *bus._redis_errors) as exc:
+            except (ValueError, *bus._redis_errors) as exc:  # type: ignore[misc]
                 log.info("could not trim the recovery stream (%s)", exc)
 
     def persist_session(self, session: recovery.SessionState) -> None:
         assert self.recovery is not None
         value = _packb({"nsp": self.nsp.name, "sid": session.sid, "pid": session.pid,
                         "rooms": list(session.rooms), "data": session.data})
-        self.bus.redis.set(self.bus.session_prefix + session.pid, value,
-                           px=max(1, int(self.recovery.max_disconnection_duration * 1000)))
+        try:
+            self.bus.redis.set(self.bus.session_prefix + session.pid, value,
+                               px=max(1, int(self.recovery.max_disconnection_duration * 1000)))
+        except self.bus._redis_errors as exc:
+            log.warning("cannot keep the session of socket %s in Redis (%s)", session.sid, exc)
 
     def restore_session(self, pid: str, offset: str) -> recovery.RestoredSession | None:
         if self.recovery is None or not _STREAM_ID.fullmatch(offset):
             return None
+        try:
+            return self._restore_session(pid, offset)
+        except self.bus._redis_errors as exc:
+            log.warning("cannot restore a session from Redis (%s); the client gets a new one", exc)
+            return None
+
+    def _restore_session(self, pid: str, offset: str) -> recovery.RestoredSession | None:
+        assert self.recovery is not None
         bus = self.bus
         raw = bus.redis.getdel(bus.session_prefix + pid)
         if raw is None:
@@ -472,7 +496,16 @@ class RedisNamespaceAdapter(Adapter):
                     missed.append([*_js_values(data), cursor])
             if not entries or len(entries) < _XRANGE_COUNT:
                 break
-        return recovery.RestoredSession(saved["sid"], pid, rooms, saved.get("data") or {}, missed)
+        sid = saved["sid"]
+        mark = _stream_pos(cursor)
+        if mark is not None:
+            self._watermarks[sid] = mark
+            gevent.spawn_later(_WATERMARK_SECONDS, self._forget_watermark, sid, mark)
+        return recovery.RestoredSession(sid, pid, rooms, saved.get("data") or {}, missed)
+
+    def _forget_watermark(self, sid: str, mark: tuple[int, int]) -> None:
+        if self._watermarks.get(sid) == mark:
+            del self._watermarks[sid]
 
     def broadcast_with_ack(self, packet: sio.Packet, opts: BroadcastOptions,
                            client_count_cb: Callable[[int], None], ack_cb: Callable[[Any], None]) -> None:
@@ -744,6 +777,17 @@ class RedisNamespaceAdapter(Adapter):
 
 _STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _XRANGE_COUNT = 1000
+#: How long a restored socket ignores live broadcasts it already got replayed (far more
+#: than a message takes through Redis pub/sub).
+_WATERMARK_SECONDS = 10.0
+
+
+def _stream_pos(value: Any) -> tuple[int, int] | None:
+    """``"1700000000000-3"`` -> ``(1700000000000, 3)``; anything else -> ``None``."""
+    if not isinstance(value, str) or not _STREAM_ID.fullmatch(value):
+        return None
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq)
 
 
 def _handshake_from(raw: Any) -> Any:

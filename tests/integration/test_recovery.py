@@ -154,9 +154,10 @@ def ticks(nc: NodeClients) -> list[int]:
     return [args[0] for args in nc.messages("victim", "tick")]
 
 
+@pytest.mark.parametrize("skip_middlewares", [True, False])
 def test_recovers_id_rooms_data_and_missed_events(live_server: Any, node_clients: NodeClients,
-                                                  proxy_factory: Any) -> None:
-    srv = live_server(APP, name="A", connection_state_recovery=True)
+                                                  proxy_factory: Any, skip_middlewares: bool) -> None:
+    srv = live_server(APP, name="A", connection_state_recovery={"skip_middlewares": skip_middlewares})
     proxy = proxy_factory(srv.port)
     info = setup_victim(node_clients, proxy.url, srv.url)
     cut_and_burst(node_clients, proxy, info["id"])
@@ -172,8 +173,8 @@ def test_recovers_id_rooms_data_and_missed_events(live_server: Any, node_clients
     assert after["recovered"] is True and after["id"] == info["id"]
     assert after["rooms"] == info["rooms"]
     assert after["data"]["room"] == "r1" and after["data"]["server"] == "A"
-    # skip_middlewares (the default): the middleware ran for victim and sender only
-    assert after["data"]["middleware_runs"] == 2
+    # the middleware ran for victim and sender, and for the recovery unless skipped
+    assert after["data"]["middleware_runs"] == (2 if skip_middlewares else 3)
     # live events keep flowing, after the replayed ones
     assert node_clients.call("sender", "burst", "r1", 1, "tick") == [1]
     wait_until(lambda: len(ticks(node_clients)) == N_EVENTS + 1, what="a live event")
