@@ -7,6 +7,7 @@
 * ``info()`` -> ``{"id", "recovered", "rooms", "data", "server"}``;
 * ``burst(room, n, event)`` -> broadcasts ``event`` with ``i`` for ``i`` in ``range(n)``
   to ``room``, then acks ``n``;
+* ``kick()``: ``socket.disconnect()`` (a deliberate server-side disconnect);
 * ``is_connected(sid)`` -> whether ``sid`` is a connected socket of "/" on this server.
 
 A middleware counts the connections it let through in ``socket.data["middleware"]``
@@ -53,6 +54,10 @@ def build(name: str = "A", redis_url: str | None = None, **options: Any) -> sock
             for i in range(n):
                 io.to(room).emit(event, i)
             return n
+
+        @socket.on("kick")
+        def kick() -> None:
+            socket.disconnect()
 
         @socket.on("is_connected")
         def is_connected(sid: str) -> bool:

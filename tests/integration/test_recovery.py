@@ -214,6 +214,38 @@ def test_deliberate_disconnects_are_not_recovered(live_server: Any, node_clients
     nc.open("victim")
     connect = nc.wait_for("victim", "connect")
     assert connect["recovered"] is False and connect["sid"] != first
+    # a server-side socket.disconnect(): "server namespace disconnect"
+    second = connect["sid"]
+    nc.call("victim", "join", "r1")
+    nc.call("sender", "burst", "r1", 1, "warmup")
+    nc.wait_for_event("victim", "warmup")
+    nc.emit("victim", "kick")
+    nc.wait_for("victim", "disconnect", lambda ev: ev["reason"] == "io server disconnect")
+    wait_until(lambda: nc.call("sender", "is_connected", second) == [False], what="the kick")
+    nc.open("victim")
+    connect = nc.wait_for("victim", "connect")
+    assert connect["recovered"] is False and connect["sid"] not in (first, second)
+
+
+def test_recovers_after_a_ping_timeout_on_polling(live_server: Any, node_clients: NodeClients) -> None:
+    srv = live_server(APP, name="A", connection_state_recovery=True, ping_interval=0.3, ping_timeout=0.4)
+    nc = node_clients
+    nc.connect("victim", srv.url, transports=["polling"], reconnection=False)
+    first = nc.wait_for("victim", "connect")["sid"]
+    nc.connect("sender", srv.url, transports=["websocket"], reconnection=False)
+    nc.call("victim", "join", "r1")
+    nc.call("sender", "burst", "r1", 1, "warmup")
+    nc.wait_for_event("victim", "warmup")
+    nc.drop_pongs("victim")
+    wait_until(lambda: nc.call("sender", "is_connected", first) == [False], what="the ping timeout")
+    assert nc.call("sender", "burst", "r1", N_EVENTS, "tick") == [N_EVENTS]
+    nc.wait_for("victim", "disconnect")
+    nc.drop_pongs("victim", on=False)
+    nc.open("victim")
+    connect = nc.wait_for("victim", "connect")
+    assert connect["recovered"] is True and connect["sid"] == first
+    wait_until(lambda: len(ticks(nc)) >= N_EVENTS, what="the missed events")
+    assert ticks(nc) == list(range(N_EVENTS))
 
 
 def test_off_by_default_no_pid_no_offset(live_server: Any, node_clients: NodeClients) -> None:
