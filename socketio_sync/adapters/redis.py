@@ -230,6 +230,9 @@ class RedisAdapter:
         self.stream_key = f"{key}:recovery"
         self.session_prefix = f"{key}:session:"
         self._next_trim = 0.0
+        #: Held from XADD to local delivery, so that this process's clients get its
+        #: recoverable broadcasts in stream (offset) order.
+        self._stream_lock = RLock()
 
     def __call__(self, nsp: Namespace) -> RedisNamespaceAdapter:
         adapter = RedisNamespaceAdapter(nsp, self)
@@ -396,9 +399,15 @@ class RedisNamespaceAdapter(Adapter):
     # -- outgoing operations ----------------------------------------------------------------
 
     def broadcast(self, packet: sio.Packet, opts: BroadcastOptions) -> None:
-        if not opts.local:
-            if self.recovery is not None and self.is_recoverable(packet, opts):
+        if not opts.local and self.recovery is not None and self.is_recoverable(packet, opts):
+            with self.bus._stream_lock:
                 self.persist_packet(packet, opts)  # the offset goes to every server's clients
+                self._publish_and_deliver(packet, opts)
+            return
+        self._publish_and_deliver(packet, opts)
+
+    def _publish_and_deliver(self, packet: sio.Packet, opts: BroadcastOptions) -> None:
+        if not opts.local:
             channel = self.channel
             if len(opts.rooms) == 1:
                 channel += next(iter(opts.rooms)) + "#"
