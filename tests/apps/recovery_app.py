@@ -7,6 +7,8 @@
 * ``info()`` -> ``{"id", "recovered", "rooms", "data", "server"}``;
 * ``burst(room, n, event)`` -> broadcasts ``event`` with ``i`` for ``i`` in ``range(n)``
   to ``room``, then acks ``n``;
+* ``burst_binary(room)``: broadcasts ``binary`` with ``b"\x00\xff"`` and
+  ``{"nested": b"\x01"}`` to ``room``;
 * ``kick()``: ``socket.disconnect()`` (a deliberate server-side disconnect);
 * ``is_connected(sid)`` -> whether ``sid`` is a connected socket of "/" on this server.
 
@@ -54,6 +56,10 @@ def build(name: str = "A", redis_url: str | None = None, **options: Any) -> sock
             for i in range(n):
                 io.to(room).emit(event, i)
             return n
+
+        @socket.on("burst_binary")
+        def burst_binary(room: str) -> None:
+            io.to(room).emit("binary", b"\x00\xff", {"nested": b"\x01"})
 
         @socket.on("kick")
         def kick() -> None:

@@ -148,6 +148,15 @@ def cut_and_burst(nc: NodeClients, proxy: CuttableProxy, sid: str, sender: str =
     nc.wait_for("victim", "disconnect", lambda ev: ev["reason"] == "transport close")
     wait_until(lambda: nc.call(sender, "is_connected", sid) == [False], what="the server to see the cut")
     assert nc.call(sender, "burst", "r1", N_EVENTS, "tick") == [N_EVENTS]
+    nc.call(sender, "burst_binary", "r1")
+
+
+def assert_binary_replayed(nc: NodeClients) -> None:
+    """The ``binary`` event sent after the ticks came back last, with real binary."""
+    args = nc.wait_for_event("victim", "binary")
+    assert args[:2] == [b"\x00\xff", {"nested": b"\x01"}] and isinstance(args[2], str), args
+    kinds = [e.get("name") for e in nc.events("victim", "message")]
+    assert kinds.index("binary") > max(i for i, k in enumerate(kinds) if k == "tick")
 
 
 def ticks(nc: NodeClients) -> list[int]:
@@ -167,6 +176,7 @@ def test_recovers_id_rooms_data_and_missed_events(live_server: Any, node_clients
     assert connect["recovered"] is True and connect["sid"] == info["id"]
     wait_until(lambda: len(ticks(node_clients)) >= N_EVENTS, what="the missed events")
     assert ticks(node_clients) == list(range(N_EVENTS))
+    assert_binary_replayed(node_clients)
     offsets = [args[1] for args in node_clients.messages("victim", "tick")]
     assert len(set(offsets)) == N_EVENTS
     after = node_clients.call("victim", "info")[0]
@@ -276,11 +286,13 @@ def test_recovers_on_another_server_through_redis(live_server: Any, node_clients
     nc.wait_for("victim", "disconnect", lambda ev: ev["reason"] == "transport close")
     wait_until(lambda: nc.call("sender", "is_connected", info["id"]) == [False], what="A to see the cut")
     assert nc.call("sender-b", "burst", "r1", N_EVENTS, "tick") == [N_EVENTS]
+    nc.call("sender-b", "burst_binary", "r1")
     proxy.restore(b.port)
     connect = nc.wait_for("victim", "connect", timeout=10)
     assert connect["recovered"] is True and connect["sid"] == info["id"]
     wait_until(lambda: len(ticks(nc)) >= N_EVENTS, what="the missed events")
     assert ticks(nc) == list(range(N_EVENTS))
+    assert_binary_replayed(nc)
     after = nc.call("victim", "info")[0]
     assert after["server"] == "B" and after["recovered"] is True and after["id"] == info["id"]
     assert after["rooms"] == info["rooms"] and after["data"]["room"] == "r1" and after["data"]["server"] == "A"
