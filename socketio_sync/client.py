@@ -12,10 +12,12 @@ from urllib.parse import parse_qsl
 from . import sio
 from .exceptions import ConnectionRefused, RemoteProtocolError
 from .hooks import Hooks
+from .recovery import SessionState
 from .socket import Handshake, Socket, now_strings
 
 if TYPE_CHECKING:
     from .namespace import Namespace
+    from .recovery import RestoredSession
     from .server import Server
     from .wsgi.engine import EngineConnection
 
@@ -186,22 +188,47 @@ class Client:
         try:
             if self.conn.closed:
                 return
-            socket = Socket(namespace, self, auth if isinstance(auth, dict) else {})
+            auth = auth if isinstance(auth, dict) else {}
+            session = None
+            recovery = self.server.recovery
+            if recovery is not None:
+                session, auth = self._restore(namespace, auth)
+                if self.conn.closed:
+                    self._keep(namespace, session)
+                    return
+            socket = Socket(namespace, self, auth, session)
+            if session is not None:
+                # As on Node, a restored socket is back in its rooms at once: what is
+                # broadcast while its middlewares run waits in socket._held, after the
+                # missed packets, and nothing falls in between.
+                namespace.sockets[socket.id] = socket
+                namespace.adapter.add_all(socket.id, (socket.id, *session.rooms))
             try:
-                namespace._run_middlewares(socket)
+                if session is None or not recovery.skip_middlewares:  # type: ignore[union-attr]
+                    namespace._run_middlewares(socket)
             except ConnectionRefused as refused:
                 namespace.adapter.delete_all(socket.id)  # rooms a middleware joined
+                if namespace.sockets.get(socket.id) is socket:
+                    del namespace.sockets[socket.id]
                 socket._closed = True
                 self._refuse(namespace.name, refused)
                 return
             if self.conn.closed:
                 socket._closed = True
+                if session is not None:
+                    namespace.adapter.delete_all(socket.id)
+                    if namespace.sockets.get(socket.id) is socket:
+                        del namespace.sockets[socket.id]
+                    self._keep(namespace, session)
                 return
             self._connect_pending = False
             socket.connected = True
             self.sockets[namespace.name] = socket
             namespace.sockets[socket.id] = socket
             namespace.adapter.add_all(socket.id, (socket.id,))
+            if session is not None:
+                log.debug("connection %s: recovered socket %s in %s (%d missed packets)",
+                          self.conn.sid, socket.id, namespace.name, len(session.missed))
             log.debug("socket %s joined %s", socket.id, namespace.name,
                       extra={"eio_sid": self.conn.sid, "sid": socket.id, "namespace": namespace.name,
                              "remote_addr": self.conn.remote_addr})
@@ -224,6 +251,39 @@ class Client:
             socket.disconnect()
             return
         socket._flush_held()
+
+    def _restore(self, namespace: Namespace, auth: dict[str, Any]) -> tuple[RestoredSession | None, dict[str, Any]]:
+        """Connection state recovery: the session named by ``pid`` and ``offset`` in the
+        CONNECT payload, if it can be restored, and the auth without those two keys."""
+        pid, offset = auth.get("pid"), auth.get("offset")
+        if "pid" in auth or "offset" in auth:
+            auth = {k: v for k, v in auth.items() if k not in ("pid", "offset")}
+        if not isinstance(pid, str) or not isinstance(offset, str):
+            return None, auth
+        if len(pid) > 200 or len(offset) > 200:
+            log.info("connection %s: oversized pid/offset in CONNECT; not recovering", self.conn.sid)
+            return None, auth
+        try:
+            session = namespace.adapter.restore_session(pid, offset)
+        except Exception:
+            log.exception("connection %s: could not restore a session of %s", self.conn.sid, namespace.name)
+            return None, auth
+        if session is not None and session.sid in namespace.sockets:
+            log.info("connection %s: session %s of %s is connected elsewhere; not recovering",
+                     self.conn.sid, session.sid, namespace.name)
+            return None, auth
+        return session, auth
+
+    def _keep(self, namespace: Namespace, session: RestoredSession | None) -> None:
+        """The connection went away while a session was being restored: keep the session
+        again, so that the client's next attempt (with the same offset) recovers."""
+        if session is None:
+            return
+        try:
+            namespace.adapter.persist_session(
+                SessionState(session.sid, session.pid, list(session.rooms), session.data))
+        except Exception:
+            log.exception("connection %s: could not keep session %s again", self.conn.sid, session.sid)
 
     def _refuse(self, nsp: str, refused: ConnectionRefused) -> None:
         log.debug("connection %s refused from %s: %s", self.conn.sid, nsp, refused.message,

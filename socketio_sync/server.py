@@ -5,6 +5,7 @@ import logging
 from typing import Any, Callable, Iterable
 
 from . import sio
+from .recovery import RecoveryOptions
 from .adapters import Adapter, InMemoryAdapter
 from .broadcast import BroadcastOperator, RoomArg
 from .client import Client
@@ -80,6 +81,11 @@ class Server:
         ``True``, as on Node; 404 with an explanation when it is not installed).
     :param client_path: where that package is (default: ``node_modules`` from the working
         directory upwards).
+    :param connection_state_recovery: off by default; ``True`` (or a dict:
+        ``max_disconnection_duration`` seconds, 120; ``skip_middlewares``, true;
+        ``max_packets``, 10,000) restores a client that comes back after an abnormal
+        disconnection with the same id, rooms and ``data``, and replays the broadcasts it
+        missed (README "Connection state recovery"). Node's ``connectionStateRecovery``.
     """
 
     def __init__(
@@ -109,6 +115,7 @@ class Server:
         per_message_deflate: Any = False,
         serve_client: bool = True,
         client_path: str | None = None,
+        connection_state_recovery: bool | dict[str, Any] | RecoveryOptions | None = None,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive (seconds)")
@@ -116,6 +123,8 @@ class Server:
             raise ValueError("max_attachments must be >= 0")
         self.connect_timeout = float(connect_timeout)
         self.max_attachments = int(max_attachments)
+        #: Connection state recovery options, ``None`` when off.
+        self.recovery = RecoveryOptions.from_option(connection_state_recovery)
         self._adapter_factory = adapter
         if json is None:
             self.encoder = sio.Encoder()

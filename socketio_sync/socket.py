@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import gevent
 from gevent.event import AsyncResult
 
-from . import sio
+from . import recovery, sio
 from .broadcast import BroadcastOperator, RoomArg, _rooms, check_event_name
 from .exceptions import AckTimeout, NotConnectedError
 from .hooks import Hooks
@@ -72,24 +72,44 @@ class Socket:
     """One client in one namespace.
 
     Attributes: ``id``, ``nsp`` (the :class:`Namespace`), ``handshake``, ``data`` (a dict
-    for your own use), ``connected``, ``rooms``.
+    for your own use), ``connected``, ``rooms``, ``recovered``.
     """
 
-    def __init__(self, nsp: Namespace, client: Client, auth: dict[str, Any] | None) -> None:
+    def __init__(self, nsp: Namespace, client: Client, auth: dict[str, Any] | None,
+                 session: recovery.RestoredSession | None = None) -> None:
         self.nsp = nsp
         self.server = nsp.server
         self.client = client
-        self.id = secrets.token_urlsafe(16)
         self._auth = auth or {}
         self._issued = time.time()
         self._handshake: Handshake | None = None
         self.data: dict[str, Any] = {}
+        #: True when this socket is a session restored by connection state recovery
+        #: (same ``id``, rooms and ``data``; the missed broadcasts were replayed).
+        self.recovered = False
+        #: The private session id (connection state recovery only; never share it).
+        self.pid: str | None = None
+        if session is not None:
+            self.id = session.sid
+            self.pid = session.pid
+            self.data = session.data
+            self.recovered = True
+        else:
+            self.id = secrets.token_urlsafe(16)
+            if self.server.recovery is not None:
+                self.pid = recovery.new_pid()
         self.connected = False
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._any: list[Callable[..., Any]] = []
         self._acks: dict[int, Callable[..., Any]] = {}
         #: Outgoing items held back until the CONNECT reply is sent.
         self._held: list[str | bytes] | None = []
+        if session is not None:
+            # The missed broadcasts go first, right after the CONNECT reply, as on Node.
+            encode = self.server.encoder.encode
+            name = nsp.name
+            for data in session.missed:
+                self._held.extend(encode(sio.Packet(sio.PacketType.EVENT, name, data)))
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} nsp={self.nsp.name} connected={self.connected}>"
@@ -267,7 +287,10 @@ class Socket:
         if self.client.protocol == 4:  # a Socket.IO v2 client: no payload
             reply = sio.v4.connect_reply(self.nsp.name)
         else:
-            reply = sio.Packet(sio.PacketType.CONNECT, self.nsp.name, {"sid": self.id})
+            answer: dict[str, Any] = {"sid": self.id}
+            if self.pid is not None:
+                answer["pid"] = self.pid
+            reply = sio.Packet(sio.PacketType.CONNECT, self.nsp.name, answer)
         self.client.conn.send_many(self.server.encoder.encode(reply) + held)
 
     def _handler_failed(self, what: str, event: str | None) -> None:
@@ -364,6 +387,8 @@ class Socket:
                          "reason": reason, "remote_addr": self.client.conn.remote_addr})
         self._fire("disconnecting", reason)
         self.connected = False
+        if self.pid is not None and reason in recovery.RECOVERABLE_REASONS:
+            self._persist_session()
         Hooks.call(self.server.engine.hooks.socket_disconnect, self, reason)
         self.nsp.adapter.delete_all(self.id)
         self.nsp.sockets.pop(self.id, None)
@@ -374,6 +399,15 @@ class Socket:
         self._acks.clear()
         self._ack_times = None
         self._fire("disconnect", reason)
+
+    def _persist_session(self) -> None:
+        try:
+            self.nsp.adapter.persist_session(recovery.SessionState(
+                self.id, self.pid or "", sorted(self.nsp.adapter.socket_rooms(self.id)), self.data))
+        except (TypeError, ValueError) as exc:  # socket.data that the adapter cannot store
+            log.warning("socket %s: its session cannot be kept for recovery: %s", self.id, exc)
+        except Exception:
+            log.exception("socket %s: could not keep its session for recovery", self.id)
 
 
 def _run_callback(callback: Callable[..., Any], args: list[Any], socket: Socket) -> None:

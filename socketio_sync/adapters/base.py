@@ -10,12 +10,14 @@ adapter overrides them to publish the operation to the other servers too.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import gevent
 
 from ..hooks import Hooks
+from .. import recovery, sio
 from ..wsgi.engine import Outgoing
 
 if TYPE_CHECKING:
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["Adapter", "BroadcastOptions"]
 
 log = logging.getLogger("socketio_sync.adapter")
+
+_EVENT_TYPES = (sio.PacketType.EVENT, sio.PacketType.BINARY_EVENT)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,15 @@ class Adapter:
         self.sids: dict[str, set[str]] = {}
         #: The server's observers (``room_join``, ``room_leave``, ``broadcast``).
         self.hooks: Hooks = nsp.server.engine.hooks
+        #: The server's connection state recovery options (``None``: off).
+        self.recovery: recovery.RecoveryOptions | None = getattr(nsp.server, "recovery", None)
+        self._packet_log: recovery.PacketLog | None = None
+        self._session_store: recovery.SessionStore | None = None
+        self._prune_scheduled = False
+        if self.recovery is not None:
+            duration = self.recovery.max_disconnection_duration
+            self._packet_log = recovery.PacketLog(duration, self.recovery.max_packets)
+            self._session_store = recovery.SessionStore(duration)
 
     # -- membership -------------------------------------------------------------------------
 
@@ -131,6 +144,13 @@ class Adapter:
     # -- operations -------------------------------------------------------------------------
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        """Encode ``packet`` once and queue it for every matching local socket (with
+        connection state recovery on, keep it and append its offset first)."""
+        if self.recovery is not None and self.is_recoverable(packet, opts):
+            self.persist_packet(packet, opts)
+        self._broadcast_local(packet, opts)
+
+    def _broadcast_local(self, packet: Packet, opts: BroadcastOptions) -> None:
         """Encode ``packet`` once and queue it for every matching local socket."""
         out = Outgoing(self.nsp.server.encoder.encode(packet))
         sockets = self.nsp.sockets
@@ -200,6 +220,66 @@ class Adapter:
 
     def close(self) -> None:
         """Release resources (connections, listeners)."""
+
+    # -- connection state recovery ----------------------------------------------------------
+
+    @staticmethod
+    def is_recoverable(packet: Packet, opts: BroadcastOptions) -> bool:
+        """Whether a broadcast is kept for recovery: EVENTs without an ack (an ack callback
+        cannot be restored) and not ``volatile``, as on Node."""
+        return packet.id is None and not opts.flags.get("volatile") and packet.type in _EVENT_TYPES
+
+    def persist_packet(self, packet: Packet, opts: BroadcastOptions) -> None:
+        """Keep a broadcast for the sockets that may miss it; append its offset to
+        ``packet.data`` (the last argument the clients get)."""
+        log_ = self._packet_log
+        if log_ is None:
+            return
+        log_.append(packet.data, opts.rooms, opts.except_rooms, time.monotonic())  # type: ignore[arg-type]
+        self._schedule_prune()
+
+    def persist_session(self, session: recovery.SessionState) -> None:
+        """Keep the session of a socket that disconnected abnormally, for
+        ``max_disconnection_duration`` seconds."""
+        store = self._session_store
+        if store is None:
+            return
+        store.persist(session, time.monotonic())
+        self._schedule_prune()
+
+    def restore_session(self, pid: str, offset: str) -> recovery.RestoredSession | None:
+        """The session ``pid`` with the broadcasts it missed after ``offset``, or ``None``
+        (unknown or expired session, unknown offset): the client then gets a new one."""
+        store, log_ = self._session_store, self._packet_log
+        if store is None or log_ is None:
+            return None
+        now = time.monotonic()
+        session = store.take(pid, now)
+        if session is None:
+            return None
+        missed = log_.after(offset, session.rooms, now)
+        if missed is None:
+            return None
+        return recovery.RestoredSession(session.sid, session.pid, list(session.rooms), session.data, missed)
+
+    def _schedule_prune(self) -> None:
+        """Drop expired sessions and packets even when nothing else happens: one timer
+        entry at a time, re-armed while something is kept."""
+        if self._prune_scheduled or self.recovery is None:
+            return
+        self._prune_scheduled = True
+        interval = min(60.0, self.recovery.max_disconnection_duration)
+        self.nsp.server.engine.timers.schedule(time.monotonic() + interval, self._prune_tick)
+
+    def _prune_tick(self) -> None:
+        self._prune_scheduled = False
+        now = time.monotonic()
+        if self._packet_log is not None:
+            self._packet_log.prune(now)
+        if self._session_store is not None:
+            self._session_store.prune(now)
+        if len(self._packet_log or ()) or len(self._session_store or ()):
+            self._schedule_prune()
 
 
 def _forget_acks(sockets: list[Socket], ack_id: int, fn: Callable[..., Any]) -> None:

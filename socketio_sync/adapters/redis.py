@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from datetime import datetime, timezone
@@ -32,7 +33,7 @@ import gevent
 from gevent.event import AsyncResult
 from gevent.lock import RLock
 
-from .. import sio
+from .. import recovery, sio
 from ..exceptions import PublishError, RequestTimeout
 from .base import Adapter, BroadcastOptions
 
@@ -232,6 +233,14 @@ class RedisAdapter:
         self._publish_down = False
         #: Counters for monitoring and tests.
         self.stats = {"published": 0, "publish_errors": 0, "received": 0, "dropped": 0, "reconnects": 0}
+        #: Connection state recovery: the stream of broadcasts kept for disconnected
+        #: sockets (every namespace of the server group) and the prefix of session keys.
+        self.stream_key = f"{key}:recovery"
+        self.session_prefix = f"{key}:session:"
+        self._next_trim = 0.0
+        #: Held from XADD to local delivery, so that this process's clients get its
+        #: recoverable broadcasts in stream (offset) order.
+        self._stream_lock = RLock()
 
     def attach_engine(self, engine: Any) -> None:
         """Called by :class:`~socketio_sync.Server` with its engine: set up session
@@ -435,6 +444,13 @@ class RedisNamespaceAdapter(Adapter):
 
     def __init__(self, nsp: Namespace, bus: RedisAdapter) -> None:
         super().__init__(nsp)
+        # Recovery state lives in Redis, not in this process.
+        self._packet_log = None
+        self._session_store = None
+        #: sid -> stream position of the last packet replayed to that restored socket: a
+        #: broadcast already in the stream when it was read, but delivered here only after
+        #: the socket rejoined its rooms, is not sent twice.
+        self._watermarks: dict[str, tuple[int, int]] = {}
         self.bus = bus
         self.uid = bus.uid
         prefix = bus.key
@@ -451,12 +467,122 @@ class RedisNamespaceAdapter(Adapter):
     # -- outgoing operations ----------------------------------------------------------------
 
     def broadcast(self, packet: sio.Packet, opts: BroadcastOptions) -> None:
+        if not opts.local and self.recovery is not None and self.is_recoverable(packet, opts):
+            with self.bus._stream_lock:
+                self.persist_packet(packet, opts)  # the offset goes to every server's clients
+                self._publish_and_deliver(packet, opts)
+            return
+        self._publish_and_deliver(packet, opts)
+
+    def _publish_and_deliver(self, packet: sio.Packet, opts: BroadcastOptions) -> None:
         if not opts.local:
             channel = self.channel
             if len(opts.rooms) == 1:
                 channel += next(iter(opts.rooms)) + "#"
             self.bus.publish(channel, _packb([self.uid, _packet_dict(packet), _raw_opts(opts)]))
-        super().broadcast(packet, opts)
+        self._broadcast_local(packet, opts)
+
+    def _broadcast_local(self, packet: sio.Packet, opts: BroadcastOptions) -> None:
+        if self._watermarks and isinstance(packet.data, list) and packet.data and packet.id is None:
+            pos = _stream_pos(packet.data[-1])
+            if pos is not None:
+                skip = frozenset(sid for sid, mark in self._watermarks.items() if pos <= mark)
+                if skip:
+                    opts = BroadcastOptions(opts.rooms, opts.except_rooms | skip, opts.flags)
+        super()._broadcast_local(packet, opts)
+
+    # -- connection state recovery: Redis streams ---------------------------------------------
+    #
+    # One stream per server group (``<key>:recovery``): each broadcast is an entry
+    # ``{"p": msgpack([nsp, data, rooms, except])}`` and its entry id is the offset the
+    # clients get. Trimmed on every XADD to ``max_packets`` (``MAXLEN ~``) and at most
+    # every few seconds to ``max_disconnection_duration`` (``MINID ~``, from the ids' own
+    # millisecond clock). Sessions are keys ``<key>:session:<pid>`` with a PX expiry,
+    # taken with GETDEL: a session is restored once, by whichever server the client
+    # reaches. A local broadcast (``io.local``) is not kept: the others servers' clients
+    # never got it.
+
+    def persist_packet(self, packet: sio.Packet, opts: BroadcastOptions) -> None:
+        assert self.recovery is not None
+        bus = self.bus
+        entry = _packb([self.nsp.name, packet.data, sorted(opts.rooms), sorted(opts.except_rooms)])
+        try:
+            raw_id = bus.redis.xadd(bus.stream_key, {"p": entry}, maxlen=self.recovery.max_packets,
+                                    approximate=True)
+        except bus._redis_errors as exc:
+            log.info("cannot keep a broadcast for recovery in Redis (%s); it goes without an offset", exc)
+            return
+        entry_id = raw_id.decode("ascii") if isinstance(raw_id, bytes) else str(raw_id)
+        packet.data.append(entry_id)  # type: ignore[union-attr]
+        now = time.monotonic()
+        if now >= bus._next_trim:
+            duration = self.recovery.max_disconnection_duration
+            bus._next_trim = now + min(10.0, duration / 4)
+            try:
+                threshold = int(entry_id.partition("-")[0]) - int(duration * 1000)
+                bus.redis.xtrim(bus.stream_key, minid=f"{max(threshold, 0)}-0", approximate=True)
+            except (ValueError, *bus._redis_errors) as exc:  # type: ignore[misc]
+                log.info("could not trim the recovery stream (%s)", exc)
+
+    def persist_session(self, session: recovery.SessionState) -> None:
+        assert self.recovery is not None
+        value = _packb({"nsp": self.nsp.name, "sid": session.sid, "pid": session.pid,
+                        "rooms": list(session.rooms), "data": session.data})
+        try:
+            self.bus.redis.set(self.bus.session_prefix + session.pid, value,
+                               px=max(1, int(self.recovery.max_disconnection_duration * 1000)))
+        except self.bus._redis_errors as exc:
+            log.warning("cannot keep the session of socket %s in Redis (%s)", session.sid, exc)
+
+    def restore_session(self, pid: str, offset: str) -> recovery.RestoredSession | None:
+        if self.recovery is None or not _STREAM_ID.fullmatch(offset):
+            return None
+        try:
+            return self._restore_session(pid, offset)
+        except self.bus._redis_errors as exc:
+            log.warning("cannot restore a session from Redis (%s); the client gets a new one", exc)
+            return None
+
+    def _restore_session(self, pid: str, offset: str) -> recovery.RestoredSession | None:
+        assert self.recovery is not None
+        bus = self.bus
+        raw = bus.redis.getdel(bus.session_prefix + pid)
+        if raw is None:
+            return None
+        saved = _unpackb(raw)
+        if (not isinstance(saved, dict) or saved.get("nsp") != self.nsp.name or saved.get("pid") != pid
+                or not isinstance(saved.get("sid"), str) or not isinstance(saved.get("rooms"), list)):
+            log.info("ignored a malformed or foreign recovery session %s", pid)
+            return None
+        rooms = [str(r) for r in saved["rooms"]]
+        if not bus.redis.xrange(bus.stream_key, min=offset, max=offset, count=1):
+            return None  # trimmed (too old) or never there: a fresh session
+        missed: list[list[Any]] = []
+        cursor = offset
+        while True:
+            entries = bus.redis.xrange(bus.stream_key, min="(" + cursor, max="+", count=_XRANGE_COUNT)
+            for raw_id, fields in entries or ():
+                cursor = raw_id.decode("ascii") if isinstance(raw_id, bytes) else str(raw_id)
+                try:
+                    nsp, data, to, except_rooms = _unpackb(fields[b"p"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    bus.stats["dropped"] += 1
+                    log.info("skipped a malformed recovery stream entry %s: %s", cursor, exc)
+                    continue
+                if nsp == self.nsp.name and isinstance(data, list) and recovery.should_include(rooms, to, except_rooms):
+                    missed.append([*_js_values(data), cursor])
+            if not entries or len(entries) < _XRANGE_COUNT:
+                break
+        sid = saved["sid"]
+        mark = _stream_pos(cursor)
+        if mark is not None:
+            self._watermarks[sid] = mark
+            gevent.spawn_later(_WATERMARK_SECONDS, self._forget_watermark, sid, mark)
+        return recovery.RestoredSession(sid, pid, rooms, saved.get("data") or {}, missed)
+
+    def _forget_watermark(self, sid: str, mark: tuple[int, int]) -> None:
+        if self._watermarks.get(sid) == mark:
+            del self._watermarks[sid]
 
     def broadcast_with_ack(self, packet: sio.Packet, opts: BroadcastOptions,
                            client_count_cb: Callable[[int], None], ack_cb: Callable[[Any], None]) -> None:
@@ -579,7 +705,7 @@ class RedisNamespaceAdapter(Adapter):
         if uid == self.uid:
             return
         packet = _packet_from(raw_packet, self.nsp.name)
-        Adapter.broadcast(self, packet, _opts_from(raw_opts))
+        self._broadcast_local(packet, _opts_from(raw_opts))
 
     def _decode_request(self, data: bytes) -> dict[str, Any]:
         request = json.loads(data) if data[:1] == b"{" else _unpackb(data)
@@ -724,6 +850,21 @@ class RedisNamespaceAdapter(Adapter):
     def close(self) -> None:
         self._requests.clear()
         self._ack_requests.clear()
+
+
+_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+_XRANGE_COUNT = 1000
+#: How long a restored socket ignores live broadcasts it already got replayed (far more
+#: than a message takes through Redis pub/sub).
+_WATERMARK_SECONDS = 10.0
+
+
+def _stream_pos(value: Any) -> tuple[int, int] | None:
+    """``"1700000000000-3"`` -> ``(1700000000000, 3)``; anything else -> ``None``."""
+    if not isinstance(value, str) or not _STREAM_ID.fullmatch(value):
+        return None
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq)
 
 
 def _handshake_from(raw: Any) -> Any:
