@@ -11,6 +11,7 @@ import pytest
 
 from socketio_sync import sio
 from socketio_sync.adapters.base import Adapter, BroadcastOptions
+from socketio_sync.hooks import Hooks
 from socketio_sync.recovery import (
     RECOVERABLE_REASONS, PacketLog, RecoveryOptions, SessionState, SessionStore, new_pid, should_include,
 )
@@ -157,7 +158,7 @@ class FakeTimers:
 def make_adapter(**options: Any) -> tuple[Adapter, FakeTimers]:
     timers = FakeTimers()
     server = types.SimpleNamespace(recovery=RecoveryOptions(**options), encoder=sio.Encoder(),
-                                   engine=types.SimpleNamespace(timers=timers))
+                                   engine=types.SimpleNamespace(timers=timers, hooks=Hooks()))
     nsp = types.SimpleNamespace(name="/", server=server, sockets={})
     return Adapter(nsp), timers  # type: ignore[arg-type]
 
@@ -238,7 +239,7 @@ def test_redis_adapter_does_not_send_a_replayed_packet_twice() -> None:
     from socketio_sync.adapters.redis import RedisNamespaceAdapter
 
     server = types.SimpleNamespace(recovery=RecoveryOptions(), encoder=sio.Encoder(),
-                                   engine=types.SimpleNamespace(timers=FakeTimers()))
+                                   engine=types.SimpleNamespace(timers=FakeTimers(), hooks=Hooks()))
     sockets = {"s1": FakeSocket("s1"), "s2": FakeSocket("s2")}
     nsp = types.SimpleNamespace(name="/", server=server, sockets=sockets)
     adapter = RedisNamespaceAdapter(nsp, types.SimpleNamespace(uid="u", key="socket.io"))  # type: ignore[arg-type]
