@@ -31,7 +31,8 @@ log = logging.getLogger("socketio_sync.adapter")
 class BroadcastOptions:
     """Which sockets an operation targets: in any of ``rooms`` (all sockets when empty),
     and in none of ``except_rooms``. ``flags``: ``local`` (this process only),
-    ``timeout`` (seconds, for acks)."""
+    ``timeout`` (seconds, for acks), ``volatile`` (skip clients whose transport is not
+    writable), ``compress`` (``False``: the engine must not compress)."""
 
     rooms: frozenset[str] = frozenset()
     except_rooms: frozenset[str] = frozenset()
@@ -116,24 +117,27 @@ class Adapter:
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         """Encode ``packet`` once and queue it for every matching local socket."""
-        out = Outgoing(self.nsp.server.encoder.encode(packet))
+        flags = opts.flags
+        out = Outgoing(self.nsp.server.encoder.encode(packet), volatile=bool(flags.get("volatile")),
+                       compress=flags.get("compress", True) is not False)
         sockets = self.nsp.sockets
         if len(opts.rooms) == 1 and not opts.except_rooms:
             # the common case, a single room: no set building
             for sid in tuple(self.rooms.get(next(iter(opts.rooms)), ())):
                 sock = sockets.get(sid)
                 if sock is not None:
-                    sock._send_prepared(out)
+                    sock._send_prepared(out, packet)
             return
         for sock in self.local_sockets(opts):
-            sock._send_prepared(out)
+            sock._send_prepared(out, packet)
 
     def broadcast_with_ack(self, packet: Packet, opts: BroadcastOptions,
                            client_count_cb: Callable[[int], None], ack_cb: Callable[[Any], None]) -> None:
         """Broadcast asking every client for an ack. ``client_count_cb(n)`` is called once
         with the number of clients reached here; ``ack_cb(first_arg)`` once per answer."""
         packet.id = self.nsp._new_ack_id()
-        out = Outgoing(self.nsp.server.encoder.encode(packet))
+        out = Outgoing(self.nsp.server.encoder.encode(packet),
+                       compress=opts.flags.get("compress", True) is not False)
         reached = []
 
         def on_ack(*args: Any) -> None:
@@ -142,7 +146,7 @@ class Adapter:
         for sock in self.local_sockets(opts):
             if sock.connected:
                 sock._acks[packet.id] = on_ack
-                sock._send_prepared(out)
+                sock._send_prepared(out, packet)
                 reached.append(sock)
         client_count_cb(len(reached))
         timeout = opts.flags.get("timeout")

@@ -5,8 +5,9 @@ from .packet import (
     DEFAULT_MAX_ATTACHMENTS, RESERVED_EVENTS, Decoder, Encoder, Packet, PacketType,
     deconstruct, default_dumps, has_binary, reconstruct, strict_loads,
 )
+from .msgpack import MsgpackDecoder, MsgpackEncoder
 
 __all__ = [
-    "DEFAULT_MAX_ATTACHMENTS", "RESERVED_EVENTS", "Decoder", "Encoder", "Packet", "PacketType",
+    "DEFAULT_MAX_ATTACHMENTS", "RESERVED_EVENTS", "Decoder", "Encoder", "MsgpackDecoder", "MsgpackEncoder", "Packet", "PacketType",
     "deconstruct", "default_dumps", "has_binary", "reconstruct", "strict_loads",
 ]

@@ -60,13 +60,27 @@ def _frame_packet(packet: Packet) -> bytes:
 
 class Outgoing:
     """Messages for one or many clients (a broadcast), with their WebSocket frames built
-    at most once and shared by every recipient."""
+    at most once and shared by every recipient.
 
-    __slots__ = ("items", "_frames")
+    Packet options, as on the Node server (``writeToEngine(packets, opts)``):
 
-    def __init__(self, items: list[str | bytes]) -> None:
+    ``volatile``
+        the Socket.IO layer drops the messages for a client whose transport is not
+        writable right now (:attr:`EngineConnection.writable`) instead of queueing them.
+    ``compress``
+        ``False`` when the application asked for ``compress(False)``: the engine must
+        not compress these messages (HTTP compression of a polling response made only of
+        such messages, WebSocket per-message deflate). Recorded here for the engine's
+        compression features; ``True`` by default.
+    """
+
+    __slots__ = ("items", "_frames", "volatile", "compress")
+
+    def __init__(self, items: list[str | bytes], *, volatile: bool = False, compress: bool = True) -> None:
         self.items = items
         self._frames: bytes | None = None
+        self.volatile = volatile
+        self.compress = compress
 
     def frames(self) -> bytes:
         frames = self._frames
@@ -116,6 +130,20 @@ class EngineConnection:
         if event not in ("message", "close", "upgrade"):
             raise ValueError(f"unknown engine connection event {event!r}")
         self._handlers.setdefault(event, []).append(handler)
+
+    @property
+    def writable(self) -> bool:
+        """Whether a message sent now leaves at once (Node's ``transport.writable``): over
+        WebSocket, nothing is queued or backlogged before it; over polling, a GET is
+        waiting (and no upgrade is in progress). ``volatile`` packets are dropped when
+        this is false."""
+        session = self.session
+        if session.closed:
+            return False
+        ws = self._ws
+        if ws is not None:
+            return not session.has_outgoing() and ws.writable
+        return self._get_pending and session.state is eio.SessionState.OPEN
 
     def send(self, data: str | bytes) -> None:
         """Send one message (queued for polling). Dropped once the session is closed."""
