@@ -135,14 +135,17 @@ class EngineConnection:
     def writable(self) -> bool:
         """Whether a message sent now leaves at once (Node's ``transport.writable``): over
         WebSocket, nothing is queued or backlogged before it; over polling, a GET is
-        waiting (and no upgrade is in progress). ``volatile`` packets are dropped when
+        waiting with nothing queued for it yet (Node's polling transport stops being
+        writable as soon as it starts answering), and no upgrade is in progress. ``volatile`` packets are dropped when
         this is false."""
         session = self.session
         if session.closed:
             return False
+        if session.has_outgoing():
+            return False  # something is already on its way out before it
         ws = self._ws
         if ws is not None:
-            return not session.has_outgoing() and ws.writable
+            return bool(ws.writable)
         return self._get_pending and session.state is eio.SessionState.OPEN
 
     def send(self, data: str | bytes) -> None:
