@@ -67,6 +67,8 @@ def _pack(obj: Any, out: list[bytes], depth: int) -> None:
         out.append(b"\xc3" if obj else b"\xc2")
     elif kind is int or (kind is not bool and isinstance(obj, int)):
         n = int(obj)
+        if n > 0xFFFFFFFFFFFFFFFF or n < -0x8000000000000000:
+            raise ValueError(f"integer {n} does not fit in 64 bits")
         if 0 <= n < 0x80:
             out.append(_B.pack(n))
         elif -32 <= n < 0:
@@ -85,10 +87,8 @@ def _pack(obj: Any, out: list[bytes], depth: int) -> None:
             out.append(b"\xd1" + _h.pack(n))
         elif -0x80000000 <= n:
             out.append(b"\xd2" + _i.pack(n))
-        elif -0x8000000000000000 <= n:
-            out.append(b"\xd3" + _q.pack(n))
         else:
-            raise ValueError(f"integer {n} does not fit in 64 bits")
+            out.append(b"\xd3" + _q.pack(n))
     elif kind is float or isinstance(obj, float):
         out.append(b"\xcb" + _d.pack(obj))
     elif kind is str or isinstance(obj, str):
