@@ -76,7 +76,7 @@ def test_core_imports_without_gevent_or_sockets() -> None:
     assert set(result["socketio_sync_modules"]) <= {
         "socketio_sync", "socketio_sync.exceptions",
         "socketio_sync.eio", "socketio_sync.eio.packet", "socketio_sync.eio.session",
-        "socketio_sync.sio", "socketio_sync.sio.packet",
+        "socketio_sync.sio", "socketio_sync.sio.packet", "socketio_sync.sio.msgpack",
     }, result["socketio_sync_modules"]
 
 
