@@ -23,7 +23,8 @@ __all__ = [
     "Adapter", "BroadcastOptions", "InMemoryAdapter", "Emitter", "RedisAdapter", "RemoteSocket",
     "ClusterError", "PublishError", "RequestTimeout", "BroadcastOperator", "AckTimeout", "ConnectionRefused",
     "LocalProtocolError", "NotConnectedError", "PayloadTooLargeError", "ProtocolError",
-    "RemoteProtocolError", "SocketIOSyncError", "Namespace", "ParentNamespace", "ClassNamespace", "Server", "NO_ACK", "Handshake",
+    "RemoteProtocolError", "SocketIOSyncError", "Namespace", "ParentNamespace",
+    "ClassNamespace", "Server", "NO_ACK", "Handshake",
     "Socket", "SocketEmitter", "EngineConnection", "EngineServer", "WSGIApp", "make_server", "run", "__version__",
 ]
 

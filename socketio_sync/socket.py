@@ -404,14 +404,14 @@ class Socket:
             except Exception:
                 log.exception("error in on_any handler for %r", event)
         if self._packet_middlewares:
-            packet = [event, *args]
-            err = self._run_packet_middlewares(packet)
+            incoming = [event, *args]
+            err = self._run_packet_middlewares(incoming)
             if err is not None:
                 self._on_error(err)
                 return
-            if not packet or not self.connected:
+            if not incoming or not self.connected:
                 return
-            event, *args = packet
+            event, *args = incoming
         handlers = self._handlers.get(event)
         result: Any = NO_ACK
         if handlers:
@@ -544,9 +544,10 @@ class _TimedAck:
         if self.done:
             return
         self.done = True
-        sock = self.socket
-        if sock._acks.get(self.ack_id) is self:
-            del sock._acks[self.ack_id]
+        sock, ack_id = self.socket, self.ack_id
+        pending: Any = sock._acks.get(ack_id)
+        if pending is self:
+            del sock._acks[ack_id]
         err = AckTimeout(f"no ack from {sock.id} within {timeout} s")
         try:
             sock.server._run_user(sock, self.callback, err)

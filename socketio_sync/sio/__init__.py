@@ -1,4 +1,5 @@
-"""Socket.IO v5, sans-IO: packet encoder and incremental decoder (no gevent, no sockets)."""
+"""Socket.IO v5, sans-IO: packet encoders and decoders, JSON (default) and msgpack (no gevent,
+no sockets)."""
 from __future__ import annotations
 
 from .packet import (
@@ -8,6 +9,7 @@ from .packet import (
 from .msgpack import MsgpackDecoder, MsgpackEncoder
 
 __all__ = [
-    "DEFAULT_MAX_ATTACHMENTS", "RESERVED_EVENTS", "Decoder", "Encoder", "MsgpackDecoder", "MsgpackEncoder", "Packet", "PacketType",
+    "DEFAULT_MAX_ATTACHMENTS", "RESERVED_EVENTS", "Decoder", "Encoder", "MsgpackDecoder",
+    "MsgpackEncoder", "Packet", "PacketType",
     "deconstruct", "default_dumps", "has_binary", "reconstruct", "strict_loads",
 ]

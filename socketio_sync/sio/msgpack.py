@@ -192,7 +192,7 @@ class _Reader:
             raise RemoteProtocolError("msgpack container longer than its message")
         return n
 
-    def str(self, n: int) -> str:
+    def text(self, n: int) -> str:
         try:
             return self.take(n).decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
@@ -209,7 +209,7 @@ class _Reader:
         if b < 0xA0:
             return self.array(b & 0x0F, depth)
         if b < 0xC0:
-            return self.str(b & 0x1F)
+            return self.text(b & 0x1F)
         if b == 0xC0:
             return None
         if b == 0xC2:
@@ -249,11 +249,11 @@ class _Reader:
                     raise RemoteProtocolError("Date out of range") from None
             raise RemoteProtocolError(f"unsupported msgpack extension type {ext}")
         if b == 0xD9:
-            return self.str(self.unpack(_B))
+            return self.text(self.unpack(_B))
         if b == 0xDA:
-            return self.str(self.unpack(_H))
+            return self.text(self.unpack(_H))
         if b == 0xDB:
-            return self.str(self.unpack(_I))
+            return self.text(self.unpack(_I))
         if b == 0xDC:
             return self.array(self.unpack(_H), depth)
         if b == 0xDD:

@@ -300,3 +300,19 @@ def test_json_client_cannot_talk_to_a_msgpack_server(nc: NodeClients, msgpack_sr
     assert not nc.events("mp_json", "connect")
     nc.remove("mp_json")
 
+
+
+def test_test_client_follows_the_server_parser() -> None:
+    import socketio_sync
+
+    io = socketio_sync.Server(parser="msgpack")
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        socket.on("echo", lambda *args: args)
+
+    client = io.test_client()
+    try:
+        assert client.call("echo", b"\x00\x01", {"a": [1, None]}) == (b"\x00\x01", {"a": [1, None]})
+    finally:
+        client.disconnect()
