@@ -195,6 +195,10 @@ def test_broadcast_timeout_collects_acks(nc: NodeClients, srv: LiveServer) -> No
     nc.emit("bt_c", "ask_all", None, 2.0, "broadcast")
     result = nc.wait_for_event("bt_c", "all_result")
     assert result[0] is None and {"x", "y"} <= set(result[1])
+    # a namespace's own operator: every socket of "/" (bt_c is silent)
+    nc.emit("bt_a", "ask_all", None, 0.5, "nsp")
+    result = nc.wait_for_event("bt_a", "all_result", timeout=5)
+    assert result[0] == "AckTimeout" and {"x", "y"} <= set(result[1])
     assert nc.call("bt_a", "ask_all_blocking", "fast", 2.0) == [["ok", ["x", "y"]]]
     assert nc.call("bt_a", "ask_all_blocking", "voters", 0.4) == [["timeout", ["x", "y"]]]
     for name in ("bt_a", "bt_b", "bt_c"):
