@@ -158,6 +158,11 @@ class Socket:
         else:
             _remove_handler(self._any, handler)
 
+    def prepend_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """:meth:`on_any`, but run before the handlers already registered."""
+        self._any.insert(0, handler)
+        return handler
+
     def listeners_any(self) -> list[Callable[..., Any]]:
         return list(self._any)
 
@@ -174,6 +179,11 @@ class Socket:
             self._any_out.clear()
         else:
             _remove_handler(self._any_out, handler)
+
+    def prepend_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """:meth:`on_any_outgoing`, but run before the handlers already registered."""
+        self._any_out.insert(0, handler)
+        return handler
 
     def listeners_any_outgoing(self) -> list[Callable[..., Any]]:
         return list(self._any_out)

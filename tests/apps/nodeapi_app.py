@@ -96,13 +96,18 @@ def build(parser: str = "default", cleanup: bool = False) -> socketio_sync.WSGIA
         def record(event: str, *args: Any) -> None:
             outgoing.append([event, *args])
 
+        def mark(event: str, *args: Any) -> None:
+            outgoing.append(["*" + event])
+
         @socket.on("track_outgoing")
-        def track_outgoing(on: bool) -> bool:
+        def track_outgoing(on: bool) -> int:
             if on:
                 socket.on_any_outgoing(record)
+                socket.prepend_any_outgoing(mark)  # runs first
             else:
                 socket.off_any_outgoing(record)
-            return True
+                socket.off_any_outgoing()
+            return len(socket.listeners_any_outgoing())
 
         @socket.on("say")
         def say(*args: Any) -> None:
