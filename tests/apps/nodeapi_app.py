@@ -126,7 +126,9 @@ def build(parser: str = "default", cleanup: bool = False) -> socketio_sync.WSGIA
 
         @socket.on("volatile_later")
         def volatile_later() -> None:
-            time.sleep(0.3)
+            deadline = time.monotonic() + 3
+            while not socket.client.conn.writable and time.monotonic() < deadline:
+                time.sleep(0.02)  # the polling client's next GET
             socket.volatile.emit("v_late", 1)
             socket.emit("late_done")
 

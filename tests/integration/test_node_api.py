@@ -10,6 +10,7 @@ names per test) keep this file fast.
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -119,8 +120,10 @@ def test_empty_child_namespaces_are_removed(nc: NodeClients, cleanup_srv: LiveSe
     nc.connect("cl_b", url + "/room-8", transports=WS, reconnection=False, manager="cl_m")
     assert {"/room-7", "/room-8"} <= set(report(nc, "cl_main")["namespaces"])
     nc.disconnect("cl_a")
-    nc.wait_for("cl_a", "disconnect")
-    state = report(nc, "cl_main")
+    # the DISCONNECT travels on another connection than the report: wait for it to land
+    deadline = time.monotonic() + 5
+    while "/room-7" in (state := report(nc, "cl_main"))["namespaces"] and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert "/room-7" not in state["namespaces"] and "/room-8" in state["namespaces"]
     assert state["children"]["/_0"] == ["/room-8"]
     # connecting again creates a new child
@@ -189,18 +192,18 @@ def test_broadcast_timeout_collects_acks(nc: NodeClients, srv: LiveServer) -> No
     nc.emit("bt_a", "ask_all", "fast", 2.0, "io")
     assert nc.wait_for_event("bt_a", "all_result") == [None, ["x", "y"]]
     # bt_c never answers: the callback gets the timeout and what came
-    nc.emit("bt_a", "ask_all", "voters", 0.5, "io")
+    nc.emit("bt_a", "ask_all", "voters", 1.0, "io")
     assert nc.wait_for_event("bt_a", "all_result", timeout=5) == ["AckTimeout", ["x", "y"]]
     # socket.broadcast leaves the sender out
     nc.emit("bt_c", "ask_all", None, 2.0, "broadcast")
     result = nc.wait_for_event("bt_c", "all_result")
     assert result[0] is None and {"x", "y"} <= set(result[1])
     # a namespace's own operator: every socket of "/" (bt_c is silent)
-    nc.emit("bt_a", "ask_all", None, 0.5, "nsp")
+    nc.emit("bt_a", "ask_all", None, 1.0, "nsp")
     result = nc.wait_for_event("bt_a", "all_result", timeout=5)
     assert result[0] == "AckTimeout" and {"x", "y"} <= set(result[1])
     assert nc.call("bt_a", "ask_all_blocking", "fast", 2.0) == [["ok", ["x", "y"]]]
-    assert nc.call("bt_a", "ask_all_blocking", "voters", 0.4) == [["timeout", ["x", "y"]]]
+    assert nc.call("bt_a", "ask_all_blocking", "voters", 1.0) == [["timeout", ["x", "y"]]]
     for name in ("bt_a", "bt_b", "bt_c"):
         nc.remove(name)
 
@@ -301,7 +304,7 @@ def test_json_client_cannot_talk_to_a_msgpack_server(nc: NodeClients, msgpack_sr
     # the server closes the connection on a text Socket.IO packet (a "parse error")
     nc.connect("mp_json", msgpack_srv.url, transports=WS, reconnection=False, wait=False)
     closed = nc.wait_for("mp_json", "engine_close")
-    assert closed["reason"] in ("transport close", "parse error")
+    assert closed["reason"] in ("transport close", "parse error", "forced close")
     assert not nc.events("mp_json", "connect")
     nc.remove("mp_json")
 
