@@ -121,6 +121,17 @@ def test_namespace_once_off_listeners() -> None:
     assert io.listeners("new_namespace") == []
 
 
+def test_of_with_a_handler_and_bad_names() -> None:
+    io = socketio_sync.Server()
+
+    def fn(socket: Any) -> None: ...
+
+    nsp = io.of("chat", fn)  # the leading slash is added
+    assert nsp.name == "/chat" and nsp.listeners("connection") == [fn]
+    with pytest.raises(TypeError):
+        io.of(42)  # type: ignore[arg-type]
+
+
 def test_middleware_form_is_told_by_its_signature() -> None:
     def one(packet: list[Any]) -> None: ...
     def two(packet: list[Any], next: Any) -> None: ...
