@@ -10,9 +10,9 @@ from .exceptions import (
     PayloadTooLargeError, ProtocolError, PublishError, RemoteProtocolError, RequestTimeout,
     SocketIOSyncError,
 )
-from .namespace import Namespace
+from .namespace import ClassNamespace, Namespace, ParentNamespace
 from .server import Server
-from .socket import NO_ACK, Handshake, Socket
+from .socket import NO_ACK, Handshake, Socket, SocketEmitter
 from .wsgi.engine import EngineConnection, EngineServer
 from .wsgi.middleware import WSGIApp
 from .wsgi.serving import make_server, run
@@ -23,8 +23,9 @@ __all__ = [
     "Adapter", "BroadcastOptions", "InMemoryAdapter", "Emitter", "RedisAdapter", "RemoteSocket",
     "ClusterError", "PublishError", "RequestTimeout", "BroadcastOperator", "AckTimeout", "ConnectionRefused",
     "LocalProtocolError", "NotConnectedError", "PayloadTooLargeError", "ProtocolError",
-    "RemoteProtocolError", "SocketIOSyncError", "Namespace", "Server", "NO_ACK", "Handshake",
-    "Socket", "EngineConnection", "EngineServer", "WSGIApp", "make_server", "run", "__version__",
+    "RemoteProtocolError", "SocketIOSyncError", "Namespace", "ParentNamespace",
+    "ClassNamespace", "Server", "NO_ACK", "Handshake",
+    "Socket", "SocketEmitter", "EngineConnection", "EngineServer", "WSGIApp", "make_server", "run", "__version__",
 ]
 
 _debug.configure_from_environment()

@@ -84,6 +84,19 @@ class BroadcastOperator:
         """Only the sockets connected to this process."""
         return self._with(local=True)
 
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Skip the clients whose transport cannot send right now (a long-polling client
+        with no GET waiting, a WebSocket with a backlog): the packet is dropped for them
+        instead of queued, as Node's ``volatile`` (for data that is fine to lose, such as
+        positions sent many times a second)."""
+        return self._with(volatile=True)
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """``compress(False)``: the engine must not compress these packets (the flag goes
+        down to the engine as :attr:`Outgoing.compress <socketio_sync.wsgi.engine.Outgoing>`)."""
+        return self._with(compress=bool(compress))
+
     def timeout(self, seconds: float) -> BroadcastOperator:
         """How long :meth:`emit` with a callback (or :meth:`call`) waits for acks."""
         if seconds <= 0:

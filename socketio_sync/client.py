@@ -40,7 +40,7 @@ class Client:
     def __init__(self, server: Server, conn: EngineConnection) -> None:
         self.server = server
         self.conn = conn
-        self.decoder = sio.Decoder(server.max_attachments)
+        self.decoder = server.make_decoder()
         self.sockets: dict[str, Socket] = {}
         self._connecting: set[str] = set()
         #: One queue and at most one worker greenlet per namespace: the events of a socket
@@ -123,11 +123,12 @@ class Client:
                 return
             namespace = self.server._namespaces.get(nsp)
             if namespace is None:
-                Hooks.call(self.conn.server.hooks.error, "connection_refused", "Invalid namespace", self.conn)
-                if self.protocol == 4:
-                    self._send_packet(sio.v4.connect_error(nsp, "Invalid namespace"))
-                else:
-                    self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, {"message": "Invalid namespace"}))
+                if self.server._parents:
+                    # dynamic namespaces: the matchers are application code, not for the reader
+                    self._connecting.add(nsp)
+                    self._enqueue(nsp, self._connect_dynamic, nsp, auth)
+                    return
+                self._invalid_namespace(nsp)
                 return
             self._connecting.add(nsp)
             self._enqueue(nsp, self._connect, namespace, auth)
@@ -284,6 +285,24 @@ class Client:
                 SessionState(session.sid, session.pid, list(session.rooms), session.data))
         except Exception:
             log.exception("connection %s: could not keep session %s again", self.conn.sid, session.sid)
+
+    def _invalid_namespace(self, nsp: str) -> None:
+        Hooks.call(self.conn.server.hooks.error, "connection_refused", "Invalid namespace", self.conn)
+        if self.protocol == 4:
+            self._send_packet(sio.v4.connect_error(nsp, "Invalid namespace"))
+        else:
+            self._send_packet(sio.Packet(sio.PacketType.CONNECT_ERROR, nsp, {"message": "Invalid namespace"}))
+
+    def _connect_dynamic(self, name: str, auth: Any) -> None:
+        if self.conn.closed:
+            self._connecting.discard(name)
+            return
+        namespace = self.server._resolve_namespace(name, auth if isinstance(auth, dict) else {})
+        if namespace is None:
+            self._connecting.discard(name)
+            self._invalid_namespace(name)
+            return
+        self._connect(namespace, auth)
 
     def _refuse(self, nsp: str, refused: ConnectionRefused) -> None:
         log.debug("connection %s refused from %s: %s", self.conn.sid, nsp, refused.message,

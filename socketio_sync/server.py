@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+import re
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import sio
 from .recovery import RecoveryOptions
 from .adapters import Adapter, InMemoryAdapter
 from .broadcast import BroadcastOperator, RoomArg
 from .client import Client
-from .namespace import Namespace
+from .namespace import ClassNamespace, Namespace, NamespaceMatcher, ParentNamespace
 from .wsgi.engine import EngineConnection, EngineServer
 from .wsgi.runtime import from_any_thread
 from .wsgi.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from .socket import Socket
 
 __all__ = ["Server"]
 
@@ -86,6 +90,12 @@ class Server:
         ``max_packets``, 10,000) restores a client that comes back after an abnormal
         disconnection with the same id, rooms and ``data``, and replays the broadcasts it
         missed (README "Connection state recovery"). Node's ``connectionStateRecovery``.
+    :param parser: ``"default"`` (the JSON parser every client speaks by default) or
+        ``"msgpack"``, compatible with the npm ``socket.io-msgpack-parser`` (clients must
+        use it too: ``io(url, {parser})``); see :mod:`socketio_sync.sio.msgpack`.
+    :param cleanup_empty_child_namespaces: remove a namespace created from a
+        :class:`ParentNamespace` (``io.of(pattern)``) when its last socket leaves
+        (Node's ``cleanupEmptyChildNamespaces``).
     """
 
     def __init__(
@@ -116,6 +126,8 @@ class Server:
         serve_client: bool = True,
         client_path: str | None = None,
         connection_state_recovery: bool | dict[str, Any] | RecoveryOptions | None = None,
+        parser: str = "default",
+        cleanup_empty_child_namespaces: bool = False,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive (seconds)")
@@ -126,7 +138,18 @@ class Server:
         #: Connection state recovery options, ``None`` when off.
         self.recovery = RecoveryOptions.from_option(connection_state_recovery)
         self._adapter_factory = adapter
-        if json is None:
+        if parser not in ("default", "msgpack"):
+            raise ValueError(f"unknown parser {parser!r}: 'default' or 'msgpack'")
+        if parser == "msgpack" and json is not None:
+            raise ValueError("json= applies to the default parser, not to parser='msgpack'")
+        #: ``"default"`` or ``"msgpack"``.
+        self.parser = parser
+        self.cleanup_empty_child_namespaces = bool(cleanup_empty_child_namespaces)
+        self.encoder: Any
+        if parser == "msgpack":
+            self.encoder = sio.MsgpackEncoder()
+            self.loads = sio.strict_loads
+        elif json is None:
             self.encoder = sio.Encoder()
             self.loads = sio.strict_loads
         else:
@@ -154,6 +177,8 @@ class Server:
         #: Flask integration puts an app and request context built from the handshake here.
         self.handler_context: Callable[[Any], Any] | None = None
         self._namespaces: dict[str, Namespace] = {}
+        self._parents: list[ParentNamespace] = []
+        self._new_namespace_handlers: list[Callable[[Namespace], Any]] = []
         self.sockets = self.of("/")
 
     @property
@@ -161,6 +186,12 @@ class Server:
         """The observers of this server (:class:`socketio_sync.hooks.Hooks`, shared with
         its engine): ``io.hooks.add(observer)``."""
         return self.engine.hooks
+
+    def make_decoder(self) -> Any:
+        """A new Socket.IO decoder for one connection, for this server's parser."""
+        if self.parser == "msgpack":
+            return sio.MsgpackDecoder()
+        return sio.Decoder(self.max_attachments)
 
     def _make_adapter(self, nsp: Namespace) -> Adapter:
         return self._adapter_factory(nsp)
@@ -170,16 +201,82 @@ class Server:
 
     # -- namespaces -------------------------------------------------------------------------
 
-    def of(self, name: str) -> Namespace:
-        """The namespace ``name``, created on first use."""
+    def of(self, name: str | re.Pattern[str] | NamespaceMatcher,
+           handler: Callable[[Socket], Any] | None = None) -> Namespace:
+        """The namespace ``name``, created on first use; ``handler``, if given, becomes a
+        connection handler (``io.of("/chat", on_connection)``).
+
+        With a compiled pattern or a function ``fn(name, auth) -> bool`` instead of a
+        name, a new :class:`ParentNamespace` is returned (dynamic namespaces)::
+
+            rooms = io.of(re.compile(r"^/room-\\d+$"))
+
+            @rooms.on("connection")
+            def joined(socket):
+                socket.nsp          # the child, e.g. "/room-42"
+
+            rooms.emit("tick")       # to the sockets of every child
+
+        A client connecting to a namespace that does not exist gets a child of the first
+        parent (in creation order) that accepts the name, or ``connect_error``
+        "Invalid namespace". The function runs as application code, so it may block;
+        raising counts as "no".
+        """
+        if isinstance(name, re.Pattern) or (callable(name) and not isinstance(name, str)):
+            if isinstance(name, re.Pattern):
+                pattern = name
+                matcher: NamespaceMatcher = lambda nsp_name, auth: pattern.search(nsp_name) is not None  # noqa: E731
+            else:
+                matcher = name
+            parent = ParentNamespace(self, f"/_{len(self._parents)}", matcher)
+            self._parents.append(parent)
+            if handler is not None:
+                parent.on("connection", handler)
+            return parent
         if not isinstance(name, str):
-            raise TypeError("namespace names are strings such as '/chat'")
+            raise TypeError("namespace names are strings such as '/chat' (or a pattern, or a function)")
         if not name.startswith("/"):
             name = "/" + name
         nsp = self._namespaces.get(name)
         if nsp is None:
             nsp = self._namespaces[name] = Namespace(self, name)
+            self._announce(nsp)
+        if handler is not None:
+            nsp.on("connection", handler)
         return nsp
+
+    def register_namespace(self, namespace: ClassNamespace) -> Namespace:
+        """Attach a class-based namespace (:class:`ClassNamespace`); returns the
+        :class:`Namespace` (or :class:`ParentNamespace`) it handles."""
+        if not isinstance(namespace, ClassNamespace):
+            raise TypeError("register_namespace() takes a ClassNamespace instance")
+        return namespace._bind(self)
+
+    def _announce(self, nsp: Namespace) -> None:
+        for fn in list(self._new_namespace_handlers):
+            try:
+                self._run_user(None, fn, nsp)
+            except Exception:
+                log.exception("error in new_namespace handler")
+
+    def _resolve_namespace(self, name: str, auth: dict[str, Any]) -> Namespace | None:
+        """The namespace a CONNECT to ``name`` joins: an existing one, or a new child of
+        the first parent that accepts it (runs application code: not in the reader)."""
+        nsp = self._namespaces.get(name)
+        if nsp is not None:
+            return nsp
+        for parent in list(self._parents):
+            if parent._matches(name, auth):
+                nsp = self._namespaces.get(name)  # created meanwhile (matchers may block)
+                if nsp is None:
+                    nsp = self._namespaces[name] = parent._create_child(name)
+                    self._announce(nsp)
+                return nsp
+        return None
+
+    def _forget_namespace(self, nsp: Namespace) -> None:
+        if self._namespaces.get(nsp.name) is nsp:
+            del self._namespaces[nsp.name]
 
     @property
     def namespaces(self) -> dict[str, Namespace]:
@@ -188,8 +285,36 @@ class Server:
     # -- the main namespace, as on the Node server ------------------------------------------
 
     def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        """``@io.on("connection")``: a handler for sockets connecting to ``"/"``."""
+        """``@io.on("connection")``: a handler for sockets connecting to ``"/"``.
+
+        ``"new_namespace"`` handlers get every namespace created after registration
+        (by :meth:`of` or as the child of a dynamic namespace). Other names handle
+        :meth:`server_side_emit` messages (see :meth:`Namespace.on`)."""
+        if event == "new_namespace":
+            def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self._new_namespace_handlers.append(fn)
+                return fn
+            return register(handler) if handler is not None else register
         return self.sockets.on(event, handler)
+
+    def once(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """:meth:`on`, removed after the first call (main namespace)."""
+        return self.sockets.once(event, handler)
+
+    def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
+        """Remove a handler (or all of ``event``'s)."""
+        if event == "new_namespace":
+            if handler is None:
+                self._new_namespace_handlers.clear()
+            elif handler in self._new_namespace_handlers:
+                self._new_namespace_handlers.remove(handler)
+            return
+        self.sockets.off(event, handler)
+
+    def listeners(self, event: str) -> list[Callable[..., Any]]:
+        if event == "new_namespace":
+            return list(self._new_namespace_handlers)
+        return self.sockets.listeners(event)
 
     def use(self, middleware: Callable[..., Any]) -> Callable[..., Any]:
         return self.sockets.use(middleware)
@@ -220,6 +345,15 @@ class Server:
     def timeout(self, seconds: float) -> BroadcastOperator:
         """``io.timeout(5).emit("q", callback=fn)`` / ``io.timeout(5).call("q")``."""
         return self.sockets.timeout(seconds)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """``io.volatile.emit(...)``: dropped for clients whose transport is not ready."""
+        return self.sockets.volatile
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """``io.compress(False).emit(...)``: tell the engine not to compress these packets."""
+        return self.sockets.compress(compress)
 
     def server_side_emit(self, event: str, *args: Any,
                          callback: Callable[[Exception | None, list[Any]], Any] | None = None,

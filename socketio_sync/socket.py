@@ -1,6 +1,7 @@
 """A client connected to one namespace (Node's ``Socket``)."""
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
 import time
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from .client import Client
     from .namespace import Namespace
 
-__all__ = ["Socket", "Handshake", "NO_ACK"]
+__all__ = ["Socket", "SocketEmitter", "Handshake", "NO_ACK"]
 
 log = logging.getLogger("socketio_sync.server")
 
@@ -101,6 +102,9 @@ class Socket:
         self.connected = False
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._any: list[Callable[..., Any]] = []
+        self._any_out: list[Callable[..., Any]] = []
+        #: ``(fn, wants_next)`` per-packet middlewares (:meth:`use`).
+        self._packet_middlewares: list[tuple[Callable[..., Any], bool]] = []
         self._acks: dict[int, Callable[..., Any]] = {}
         #: Outgoing items held back until the CONNECT reply is sent.
         self._held: list[str | bytes] | None = []
@@ -139,24 +143,104 @@ class Socket:
 
         return register(handler) if handler is not None else register
 
-    def once(self, event: str, handler: Callable[..., Any]) -> None:
-        def wrapper(*args: Any) -> Any:
-            self.off(event, wrapper)
-            return handler(*args)
-        self.on(event, wrapper)
+    def once(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """Like :meth:`on`, but the handler is removed before its first call."""
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapper(*args: Any) -> Any:
+                self.off(event, wrapper)
+                return fn(*args)
+            wrapper._once_of = fn  # type: ignore[attr-defined]
+            self.on(event, wrapper)
+            return fn
+
+        return register(handler) if handler is not None else register
 
     def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
+        """Remove ``handler`` (also when registered with :meth:`once`), or every handler
+        of ``event`` when ``handler`` is ``None``."""
         if handler is None:
             self._handlers.pop(event, None)
         else:
-            handlers = self._handlers.get(event, [])
-            if handler in handlers:
-                handlers.remove(handler)
+            _remove_handler(self._handlers.get(event, []), handler)
+
+    def listeners(self, event: str) -> list[Callable[..., Any]]:
+        """The handlers of ``event``."""
+        return list(self._handlers.get(event, ()))
 
     def on_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         """``handler(event, *args)`` runs for every incoming event, before its handlers."""
         self._any.append(handler)
         return handler
+
+    def off_any(self, handler: Callable[..., Any] | None = None) -> None:
+        """Remove an :meth:`on_any` handler, or all of them."""
+        if handler is None:
+            self._any.clear()
+        else:
+            _remove_handler(self._any, handler)
+
+    def prepend_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """:meth:`on_any`, but run before the handlers already registered."""
+        self._any.insert(0, handler)
+        return handler
+
+    def listeners_any(self) -> list[Callable[..., Any]]:
+        return list(self._any)
+
+    def on_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler(event, *args)`` runs for every event sent to this client, by
+        :meth:`emit` or by a broadcast that reaches it (Node's ``onAnyOutgoing``).
+        It runs inline in the sending code: keep it short."""
+        self._any_out.append(handler)
+        return handler
+
+    def off_any_outgoing(self, handler: Callable[..., Any] | None = None) -> None:
+        """Remove an :meth:`on_any_outgoing` handler, or all of them."""
+        if handler is None:
+            self._any_out.clear()
+        else:
+            _remove_handler(self._any_out, handler)
+
+    def prepend_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """:meth:`on_any_outgoing`, but run before the handlers already registered."""
+        self._any_out.insert(0, handler)
+        return handler
+
+    def listeners_any_outgoing(self) -> list[Callable[..., Any]]:
+        return list(self._any_out)
+
+    def use(self, middleware: Callable[..., Any]) -> Callable[..., Any]:
+        """Add a per-packet middleware, run for every incoming event after the
+        :meth:`on_any` handlers and before the event's handlers (Node's ``socket.use``).
+
+        It gets the packet as a list ``[event, *args]``, which it may change in place.
+        Two forms, told apart by the signature when registered:
+
+        * ``fn(packet)``: return to let the event through, raise to reject it;
+        * ``fn(packet, next)``: call ``next()`` to go on, ``next(exc)`` to reject.
+
+        A rejected event reaches no handler and gets no ack; the socket's ``"error"``
+        handlers (``socket.on("error", fn(exc))``) get the exception, as on Node.
+        """
+        self._packet_middlewares.append((middleware, _takes_two(middleware)))
+        return middleware
+
+    # -- flags for the next emit (immutable, unlike Node's) -----------------------------
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        """``socket.volatile.emit(...)``: dropped if the transport cannot send right now."""
+        return SocketEmitter(self, {"volatile": True})
+
+    def timeout(self, seconds: float) -> SocketEmitter:
+        """``socket.timeout(5).emit("q", callback=fn)``: ``fn(err, *args)`` gets
+        ``err=None`` and the client's ack arguments, or an :class:`AckTimeout` after
+        ``seconds``; ``socket.timeout(5).call("q")`` blocks instead."""
+        return SocketEmitter(self, {}).timeout(seconds)
+
+    def compress(self, compress: bool) -> SocketEmitter:
+        """``socket.compress(False).emit(...)``: the engine must not compress the packet."""
+        return SocketEmitter(self, {"compress": bool(compress)})
 
     # -- rooms ------------------------------------------------------------------------------
 
@@ -185,7 +269,8 @@ class Socket:
 
     @property
     def broadcast(self) -> BroadcastOperator:
-        """Everyone in the namespace except this socket."""
+        """Everyone in the namespace except this socket (``socket.broadcast.volatile``,
+        ``.timeout(s)``, ``.local`` and ``.compress(b)`` chain as on any operator)."""
         return BroadcastOperator(self.nsp, except_rooms=frozenset((self.id,)))
 
     def to(self, room: RoomArg) -> BroadcastOperator:
@@ -219,6 +304,8 @@ class Socket:
                     self._ack_times = {}
                 self._ack_times[ack_id] = time.monotonic()
         packet = sio.Packet(sio.PacketType.EVENT, self.nsp.name, [event, *args], ack_id)
+        if self._any_out:
+            self._notify_outgoing(packet)
         self._send_encoded(self.server.encoder.encode(packet))
         if hooks.event_out:
             Hooks.call(hooks.event_out, self, event, args)
@@ -273,12 +360,66 @@ class Socket:
         elif self.connected:
             self.client.conn.send_prepared(Outgoing(items))
 
-    def _send_prepared(self, out: Outgoing) -> None:
-        """Send a broadcast's shared messages (frames built once for all recipients)."""
+    def _send_prepared(self, out: Outgoing, packet: sio.Packet | None = None) -> None:
+        """Send a broadcast's shared messages (frames built once for all recipients);
+        ``packet`` is what they encode, for :meth:`on_any_outgoing` handlers."""
+        if packet is not None and self._any_out:
+            self._notify_outgoing(packet)
         if self._held is not None:
             self._held.extend(out.items)
         elif self.connected:
-            self.client.conn.send_prepared(out)
+            conn = self.client.conn
+            if out.volatile and not conn.writable:
+                log.debug("socket %s: volatile packet dropped (transport not writable)", self.id)
+                return
+            conn.send_prepared(out)
+
+    def _notify_outgoing(self, packet: sio.Packet) -> None:
+        data = packet.data
+        if not isinstance(data, list) or not data:
+            return
+        for fn in list(self._any_out):
+            try:
+                self.server._run_user(self, fn, *data)
+            except Exception:
+                log.exception("error in on_any_outgoing handler of socket %s", self.id)
+
+    def _on_error(self, err: BaseException) -> None:
+        """A per-packet middleware rejected an event: the ``"error"`` handlers get it."""
+        if self._handlers.get("error"):
+            self._fire("error", err)
+        else:
+            log.warning("socket %s: event rejected by a middleware (%s) and no 'error' handler "
+                        "on the socket", self.id, err)
+
+    def _run_packet_middlewares(self, packet: list[Any]) -> BaseException | None:
+        run = self.server._run_user
+        for fn, wants_next in list(self._packet_middlewares):
+            if not wants_next:
+                try:
+                    run(self, fn, packet)
+                except Exception as exc:
+                    return exc
+                continue
+            done: AsyncResult = AsyncResult()
+
+            def next_(err: BaseException | None = None, _done: AsyncResult = done) -> None:
+                if not _done.ready():
+                    _done.set(err)
+
+            try:
+                run(self, fn, packet, next_)
+            except Exception as exc:
+                return exc
+            try:
+                err = done.get(timeout=self.server.connect_timeout)
+            except gevent.Timeout:
+                log.warning("socket %s: middleware %r did not call next() within %s s; event dropped",
+                            self.id, fn, self.server.connect_timeout)
+                return TimeoutError("middleware did not call next()")
+            if err is not None:
+                return err if isinstance(err, BaseException) else Exception(str(err))
+        return None
 
     def _flush_held(self) -> None:
         held, self._held = self._held, None
@@ -305,7 +446,7 @@ class Socket:
         hooks = self.server.engine.hooks.event_in
         if hooks:
             Hooks.call(hooks, self, event, args)
-        for any_fn in self.nsp._any:
+        for any_fn in self.nsp._all_any():
             try:
                 run(self, any_fn, self, event, *args)
             except Exception:
@@ -315,6 +456,15 @@ class Socket:
                 run(self, any_fn, event, *args)
             except Exception:
                 self._handler_failed(f"on_any handler for {event!r}", event)
+        if self._packet_middlewares:
+            incoming = [event, *args]
+            err = self._run_packet_middlewares(incoming)
+            if err is not None:
+                self._on_error(err)
+                return
+            if not incoming or not self.connected:
+                return
+            event, *args = incoming
         handlers = self._handlers.get(event)
         result: Any = NO_ACK
         if handlers:
@@ -392,6 +542,7 @@ class Socket:
         Hooks.call(self.server.engine.hooks.socket_disconnect, self, reason)
         self.nsp.adapter.delete_all(self.id)
         self.nsp.sockets.pop(self.id, None)
+        self.nsp._socket_left()
         self.client._remove(self)
         for callback in list(self._acks.values()):
             if isinstance(callback, _CallWaiter):
@@ -421,3 +572,110 @@ def now_strings(timestamp: float | None = None) -> tuple[str, int]:
     """Node's ``handshake.time`` and ``handshake.issued`` for ``timestamp`` (default: now)."""
     now = datetime.now(timezone.utc) if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
     return now.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)"), int(now.timestamp() * 1000)
+
+
+def _remove_handler(handlers: list[Callable[..., Any]], handler: Callable[..., Any]) -> None:
+    for i, fn in enumerate(handlers):
+        if fn is handler or fn == handler or getattr(fn, "_once_of", None) is handler:
+            del handlers[i]
+            return
+
+
+def _takes_two(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` accepts a second positional argument (``next``)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    count = 0
+    for param in sig.parameters.values():
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            return True
+        if param.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count >= 2
+
+
+class _TimedAck:
+    """An ack callback with a deadline: ``callback(None, *args)`` or ``callback(AckTimeout)``."""
+
+    __slots__ = ("socket", "ack_id", "callback", "timer", "done")
+
+    def __init__(self, socket: Socket, ack_id: int, callback: Callable[..., Any], timeout: float) -> None:
+        self.socket = socket
+        self.ack_id = ack_id
+        self.callback = callback
+        self.done = False
+        self.timer = gevent.spawn_later(timeout, self._expire, timeout)
+
+    def __call__(self, *args: Any) -> Any:  # in the ack callback worker, inside _run_user
+        if self.done:
+            return None
+        self.done = True
+        self.timer.kill(block=False)
+        return self.callback(None, *args)
+
+    def _expire(self, timeout: float) -> None:
+        if self.done:
+            return
+        self.done = True
+        sock, ack_id = self.socket, self.ack_id
+        pending: Any = sock._acks.get(ack_id)
+        if pending is self:
+            del sock._acks[ack_id]
+        err = AckTimeout(f"no ack from {sock.id} within {timeout} s")
+        try:
+            sock.server._run_user(sock, self.callback, err)
+        except Exception:
+            log.exception("error in ack callback %r", self.callback)
+
+
+class SocketEmitter:
+    """What ``socket.volatile``, ``socket.timeout(s)`` and ``socket.compress(b)``
+    return: :meth:`emit` (and :meth:`send`, :meth:`call`) with those flags; the flags
+    chain (``socket.volatile.compress(False).emit(...)``) and never stick to the socket."""
+
+    __slots__ = ("socket", "flags")
+
+    def __init__(self, socket: Socket, flags: dict[str, Any]) -> None:
+        self.socket = socket
+        self.flags = flags
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        return SocketEmitter(self.socket, {**self.flags, "volatile": True})
+
+    def timeout(self, seconds: float) -> SocketEmitter:
+        if seconds <= 0:
+            raise ValueError("timeout must be positive (seconds)")
+        return SocketEmitter(self.socket, {**self.flags, "timeout": float(seconds)})
+
+    def compress(self, compress: bool) -> SocketEmitter:
+        return SocketEmitter(self.socket, {**self.flags, "compress": bool(compress)})
+
+    @from_any_thread(lambda em: em.socket.server.engine)
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        """:meth:`Socket.emit` with the flags. With a :meth:`timeout`, ``callback`` gets
+        ``(err, *args)``: ``err`` is ``None`` or an :class:`AckTimeout`."""
+        sock = self.socket
+        check_event_name(event)
+        if not sock.connected:
+            raise NotConnectedError(f"socket {sock.id} is disconnected")
+        flags = self.flags
+        ack_id = None
+        if callback is not None:
+            ack_id = sock.nsp._new_ack_id()
+            timeout = flags.get("timeout")
+            sock._acks[ack_id] = callback if timeout is None else _TimedAck(sock, ack_id, callback, timeout)
+        packet = sio.Packet(sio.PacketType.EVENT, sock.nsp.name, [event, *args], ack_id)
+        out = Outgoing(sock.server.encoder.encode(packet), volatile=bool(flags.get("volatile")),
+                       compress=flags.get("compress", True) is not False)
+        sock._send_prepared(out, packet)
+
+    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        self.emit("message", *args, callback=callback)
+
+    def call(self, event: str, *args: Any) -> Any:
+        """Blocking emit: the client's answer, or :class:`AckTimeout` after the
+        :meth:`timeout` (default 60 s)."""
+        return self.socket.call(event, *args, timeout=self.flags.get("timeout", 60.0))

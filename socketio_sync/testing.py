@@ -89,8 +89,9 @@ class TestClient:
         self.connected = False
         #: namespace -> the socket id the server gave (``None`` until connected).
         self.namespaces: dict[str, str | None] = {}
-        self._decoder = sio.Decoder()
-        self._encoder = sio.Encoder()
+        msgpack = getattr(server, "parser", "default") == "msgpack"
+        self._decoder: Any = sio.MsgpackDecoder() if msgpack else sio.Decoder()
+        self._encoder: Any = sio.MsgpackEncoder() if msgpack else sio.Encoder()
         self._received: list[dict[str, Any]] = []
         self._cond = threading.Condition()
         self._errors: list[BaseException] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import datetime
 import itertools
 import json
 import os
@@ -43,7 +44,10 @@ class ClientAckError(AssertionError):
 # ----------------------------------------------------------------- binary encoding
 
 def to_wire(value: Any) -> Any:
-    """Python value -> JSON-able value for the driver (bytes become {"$bin": ...})."""
+    """Python value -> JSON-able value for the driver (bytes become {"$bin": ...}, aware
+    datetimes {"$date": ms}, a JavaScript Date on the Node side)."""
+    if isinstance(value, datetime.datetime):
+        return {"$date": round(value.timestamp() * 1000)}
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"$bin": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, dict):
@@ -60,6 +64,8 @@ def from_wire(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"$bin"} and isinstance(value["$bin"], str):
             return base64.b64decode(value["$bin"])
+        if set(value) == {"$date"} and isinstance(value["$date"], (int, float)):
+            return datetime.datetime.fromtimestamp(value["$date"] / 1000, datetime.timezone.utc)
         return {k: from_wire(v) for k, v in value.items()}
     return value
 

@@ -36,7 +36,8 @@ _EVENT_TYPES = (sio.PacketType.EVENT, sio.PacketType.BINARY_EVENT)
 class BroadcastOptions:
     """Which sockets an operation targets: in any of ``rooms`` (all sockets when empty),
     and in none of ``except_rooms``. ``flags``: ``local`` (this process only),
-    ``timeout`` (seconds, for acks)."""
+    ``timeout`` (seconds, for acks), ``volatile`` (skip clients whose transport is not
+    writable), ``compress`` (``False``: the engine must not compress)."""
 
     rooms: frozenset[str] = frozenset()
     except_rooms: frozenset[str] = frozenset()
@@ -152,7 +153,9 @@ class Adapter:
 
     def _broadcast_local(self, packet: Packet, opts: BroadcastOptions) -> None:
         """Encode ``packet`` once and queue it for every matching local socket."""
-        out = Outgoing(self.nsp.server.encoder.encode(packet))
+        flags = opts.flags
+        out = Outgoing(self.nsp.server.encoder.encode(packet), volatile=bool(flags.get("volatile")),
+                       compress=flags.get("compress", True) is not False)
         sockets = self.nsp.sockets
         sent = 0
         if len(opts.rooms) == 1 and not opts.except_rooms:
@@ -160,11 +163,11 @@ class Adapter:
             for sid in tuple(self.rooms.get(next(iter(opts.rooms)), ())):
                 sock = sockets.get(sid)
                 if sock is not None:
-                    sock._send_prepared(out)
+                    sock._send_prepared(out, packet)
                     sent += 1
         else:
             for sock in self.local_sockets(opts):
-                sock._send_prepared(out)
+                sock._send_prepared(out, packet)
                 sent += 1
         hooks = self.hooks.broadcast
         if hooks:
@@ -175,7 +178,8 @@ class Adapter:
         """Broadcast asking every client for an ack. ``client_count_cb(n)`` is called once
         with the number of clients reached here; ``ack_cb(first_arg)`` once per answer."""
         packet.id = self.nsp._new_ack_id()
-        out = Outgoing(self.nsp.server.encoder.encode(packet))
+        out = Outgoing(self.nsp.server.encoder.encode(packet),
+                       compress=opts.flags.get("compress", True) is not False)
         reached = []
 
         def on_ack(*args: Any) -> None:
@@ -184,7 +188,7 @@ class Adapter:
         for sock in self.local_sockets(opts):
             if sock.connected:
                 sock._acks[packet.id] = on_ack
-                sock._send_prepared(out)
+                sock._send_prepared(out, packet)
                 reached.append(sock)
         client_count_cb(len(reached))
         timeout = opts.flags.get("timeout")

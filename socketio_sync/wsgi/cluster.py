@@ -385,6 +385,14 @@ class RemoteWebSocket:
         self._queue: Queue = Queue()
         self.closed = False
 
+    #: No permessage-deflate here (the relaying worker's WebSocket may have its own).
+    deflate = None
+
+    @property
+    def writable(self) -> bool:
+        """For ``volatile`` packets: a relayed WebSocket takes messages while it is open."""
+        return not self.closed
+
     def incoming(self, data: Any) -> None:
         self._queue.put(data if isinstance(data, (str, bytes)) else None)
 

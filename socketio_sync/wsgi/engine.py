@@ -85,18 +85,25 @@ class Outgoing:
     """Messages for one or many clients (a broadcast), with their WebSocket frames built
     at most once and shared by every recipient.
 
-    ``compress=False`` is the per-packet "do not compress" flag (Node's
-    ``socket.compress(false)``): these messages are never deflated on a WebSocket with
-    permessage-deflate, and a polling response made only of such messages is not
-    gzip/deflate-encoded (a response is compressed when any message in it may be, as on
-    Node).
+    Packet options, as on the Node server (``writeToEngine(packets, opts)``):
+
+    ``volatile``
+        the Socket.IO layer drops the messages for a client whose transport is not
+        writable right now (:attr:`EngineConnection.writable`) instead of queueing them.
+    ``compress``
+        ``False`` when the application asked for ``compress(False)`` (Node's
+        ``socket.compress(false)``): these messages are never deflated on a WebSocket
+        with permessage-deflate, and a polling response made only of such messages is not
+        gzip/deflate-encoded (a response is compressed when any message in it may be, as
+        on Node).
     """
 
-    __slots__ = ("items", "_frames", "_frames_v3", "_size", "compress", "_deflated")
+    __slots__ = ("items", "_frames", "_frames_v3", "_size", "volatile", "compress", "_deflated")
 
-    def __init__(self, items: list[str | bytes], *, compress: bool = True) -> None:
+    def __init__(self, items: list[str | bytes], *, volatile: bool = False, compress: bool = True) -> None:
         self.items = items
         self._frames: bytes | None = None
+        self.volatile = volatile
         self.compress = compress
         #: Compressed frames shared by connections whose deflate output is the same for
         #: the same input (no server context takeover), keyed by those parameters.
@@ -199,6 +206,23 @@ class EngineConnection:
         if event not in ("message", "close", "upgrade"):
             raise ValueError(f"unknown engine connection event {event!r}")
         self._handlers.setdefault(event, []).append(handler)
+
+    @property
+    def writable(self) -> bool:
+        """Whether a message sent now leaves at once (Node's ``transport.writable``): over
+        WebSocket, nothing is queued or backlogged before it; over polling, a GET is
+        waiting with nothing queued for it yet (Node's polling transport stops being
+        writable as soon as it starts answering), and no upgrade is in progress. ``volatile`` packets are dropped when
+        this is false."""
+        session = self.session
+        if session.closed:
+            return False
+        if session.has_outgoing():
+            return False  # something is already on its way out before it
+        ws = self._ws
+        if ws is not None:
+            return bool(ws.writable)
+        return self._get_pending and session.state is eio.SessionState.OPEN
 
     def send(self, data: str | bytes) -> None:
         """Send one message (queued for polling). Dropped once the session is closed."""

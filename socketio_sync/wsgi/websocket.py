@@ -157,6 +157,12 @@ class ServerWebSocket:
 
     # -- writing ----------------------------------------------------------------------------
 
+    @property
+    def writable(self) -> bool:
+        """Open and with no backlog waiting for the peer to read (``volatile`` packets
+        are dropped otherwise)."""
+        return not self.closed and not self._backlog
+
     def write(self, data: bytes) -> None:
         """Queue frames; they leave together once the current greenlet yields to the hub
         (so a burst of broadcasts to one client costs one system call), without blocking:
@@ -492,6 +498,10 @@ class GeventWebSocketAdapter:
     @property
     def closed(self) -> bool:
         return bool(self.ws.closed)
+
+    @property
+    def writable(self) -> bool:
+        return not self.ws.closed
 
     def receive(self) -> str | bytes | None:
         try:

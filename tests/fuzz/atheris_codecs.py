@@ -1,7 +1,8 @@
 """Coverage-guided fuzzing (atheris / libFuzzer) of everything that parses client input:
 the Engine.IO packet and payload decoders (v4, and v3 for Socket.IO v2 clients: text and
 XHR2 binary payloads, frames with a type byte), the Socket.IO decoder (attachments
-included), the v4 namespace query split, and the WebSocket reader's fast path.
+included), the v4 namespace query split, the msgpack parser's decoder and the WebSocket
+reader's fast path.
 
 A decoder may only return a value or raise ``RemoteProtocolError``; anything else is a
 crash. What decodes must survive a round trip through the encoder. The fast WebSocket path
@@ -93,6 +94,28 @@ def _sio_messages(messages: list[str | bytes]) -> None:
             assert out is not None and out.data == packet.data and out.nsp == packet.nsp, (packet, out)
 
 
+def _msgpack_message(data: bytes) -> None:
+    try:
+        packet = sio.MsgpackDecoder().add(data)
+    except RemoteProtocolError:
+        return
+    assert packet is not None
+    # What the server accepts, it can send back, and it decodes to the same packet
+    # (compared as bytes: NaN is not equal to itself).
+    (wire,) = sio.MsgpackEncoder().encode(packet)
+    again = sio.MsgpackDecoder().add(wire)
+    assert again is not None and sio.MsgpackEncoder().encode(again) == [wire], (data, packet, again)
+
+
+def _msgpack_packet(fdp: atheris.FuzzedDataProvider) -> None:
+    # A well-formed map head with fuzzed fields, to get past the first checks more often.
+    ptype = fdp.ConsumeIntInRange(0, 6)
+    nsp = fdp.PickValueInList([b"\xa1/", b"\xa5/chat", b"\xa0", b"\x01"])
+    head = b"\x84\xa4type" + bytes([ptype]) + b"\xa3nsp" + nsp + b"\xa2id" + \
+        fdp.PickValueInList([b"\x01", b"\xc0", b"\xd4\x00\x00", b"\xff"]) + b"\xa4data"
+    _msgpack_message(head + fdp.ConsumeBytes(fdp.remaining_bytes()))
+
+
 def _ws_fast_path(data: bytes) -> None:
     _carry_after(0, data)
     fast = _simple_messages(data, 1 << 16)
@@ -111,7 +134,7 @@ def _ws_fast_path(data: bytes) -> None:
 
 def test_one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    mode = fdp.ConsumeIntInRange(0, 7)
+    mode = fdp.ConsumeIntInRange(0, 9)
     if mode == 0:
         _eio_payload(fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
     elif mode == 1:
@@ -142,8 +165,12 @@ def test_one_input(data: bytes) -> None:
             _eio3_packet(fdp.ConsumeBytes(fdp.remaining_bytes()))
         else:
             _eio3_packet(fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
-    else:
+    elif mode == 7:
         _sio_v4_connect("/" + fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()))
+    elif mode == 8:
+        _msgpack_message(fdp.ConsumeBytes(fdp.remaining_bytes()))
+    else:
+        _msgpack_packet(fdp)
 
 
 def main() -> None:

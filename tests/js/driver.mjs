@@ -6,14 +6,16 @@
 // without an "id": {"event": KIND, "client": NAME, ...}.
 //
 // Binary values (Buffer, ArrayBuffer, typed arrays) travel as {"$bin": "<base64>"}
-// in both directions, nested anywhere in the arguments.  Incoming {"$bin": ...,
+// in both directions, nested anywhere in the arguments; Dates as {"$date": <ms>}.  Incoming {"$bin": ...,
 // "$as": "arraybuffer"} is turned into an ArrayBuffer instead of a Buffer.
 //
 // Commands (besides "id" and "cmd"):
 //   connect    client, url ("http://127.0.0.1:PORT/nsp?query"), opts (Manager/Socket
 //              options: transports, auth, reconnection, ...), manager (name of a
 //              Manager to share between clients; default: a Manager of its own),
-//              trace (forward raw engine packets), wait (default true: reply after
+//              trace (forward raw engine packets; with the msgpack parser a message's data
+//              is {"$bin": ...}), opts.parser: "msgpack" (socket.io-msgpack-parser),
+//              wait (default true: reply after
 //              "connect" or "connect_error"), waitTimeout (ms; default 10000)
 //   emit       client, name, args, ack (wait for the acknowledgement and return its
 //              arguments), timeout (ms: use socket.timeout(ms).emit; the reply then has
@@ -44,6 +46,7 @@
 // Manager/engine events are sent once for each client using that Manager.
 
 import { Manager } from "socket.io-client";
+import msgpackParser from "socket.io-msgpack-parser";
 import { createInterface } from "node:readline";
 
 const clients = new Map(); // name -> {socket, managerName, ackRules, pendingAcks, nextAckId}
@@ -62,6 +65,7 @@ function encode(value, seen = new Set()) {
     if (typeof value === "bigint") return value.toString();
     return value;
   }
+  if (value instanceof Date) return { $date: value.getTime() };
   if (Buffer.isBuffer(value)) return { $bin: value.toString("base64") };
   if (value instanceof ArrayBuffer) return { $bin: Buffer.from(value).toString("base64") };
   if (ArrayBuffer.isView(value)) {
@@ -88,6 +92,7 @@ function encode(value, seen = new Set()) {
 function decode(value) {
   if (value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) return value.map(decode);
+  if (typeof value.$date === "number") return new Date(value.$date);
   if (typeof value.$bin === "string") {
     const buf = Buffer.from(value.$bin, "base64");
     if (value.$as === "arraybuffer") {
@@ -245,6 +250,9 @@ async function cmdConnect(msg) {
   const url = new URL(msg.url);
   const opts = { ...(msg.opts || {}) };
   if (opts.auth !== undefined) opts.auth = decode(opts.auth);
+  // parser: "msgpack" selects socket.io-msgpack-parser (a Manager option).
+  if (opts.parser === "msgpack") opts.parser = msgpackParser;
+  else if (opts.parser !== undefined) throw new Error(`unknown parser ${JSON.stringify(opts.parser)}`);
   if (url.search) {
     opts.query = { ...Object.fromEntries(url.searchParams), ...(opts.query || {}) };
   }

@@ -77,6 +77,7 @@ def test_core_imports_without_gevent_or_sockets() -> None:
         "socketio_sync", "socketio_sync.exceptions",
         "socketio_sync.eio", "socketio_sync.eio.packet", "socketio_sync.eio.session",
         "socketio_sync.eio.v3", "socketio_sync.sio", "socketio_sync.sio.packet", "socketio_sync.sio.v4",
+        "socketio_sync.sio.msgpack",
     }, result["socketio_sync_modules"]
 
 
