@@ -222,7 +222,7 @@ class FakeSocket:
         self.id = sid
         self.got: list[list[Any]] = []
 
-    def _send_prepared(self, out: Any) -> None:
+    def _send_prepared(self, out: Any, packet: Any = None) -> None:
         self.got.append(out.items)
 
 
