@@ -4,8 +4,9 @@
 ``tests/rrproxy.py``, a proxy that sends every HTTP request over a new connection to the
 next upstream in turn, so that one client's requests land on every worker. The load is
 ``tests/js/rr_load.mjs``: official socket.io-client instances that join rooms, echo with
-acks and shout to their room for ``RR_SECONDS`` (default 60; the upgrade-path test runs a
-third of that), then check that no broadcast was lost.
+acks and shout to their room for ``RR_SECONDS`` (default 60), then check that no
+broadcast was lost. Several hosts behind a round-robin proxy: nginx without ``ip_hash``
+over two gunicorns (``test_nginx_round_robin_without_ip_hash``).
 
 The access log records the worker pid of every request, to prove the spreading.
 """
@@ -144,21 +145,21 @@ def test_gunicorn_4_workers_round_robin_polling_only(gunicorn_server: Any, redis
     no_tracebacks(gun)
 
 
-def test_two_hosts_round_robin_with_websocket_upgrade(gunicorn_server: Any, redis_server: Any, proxy: Any) -> None:
-    """The default transports (polling, then the upgrade) across two gunicorns of two
-    workers each, round-robin: the WebSocket often lands on a worker that does not own
-    the session, which relays it to the owner."""
-    guns = [start_workers(gunicorn_server, redis_server.url, 2) for _ in range(2)]
-    rr = proxy([g.port for g in guns])
-    result = run_load(rr.url, clients=100, seconds=max(10.0, SECONDS / 3), transports=["polling", "websocket"])
+def test_gunicorn_4_workers_round_robin_with_websocket_upgrade(gunicorn_server: Any, redis_server: Any,
+                                                              proxy: Any) -> None:
+    """The same with the default transports (polling, then the upgrade): the WebSocket
+    usually lands on a worker that does not own the session, which relays it to the
+    owner."""
+    gun = start_workers(gunicorn_server, redis_server.url, 4)
+    rr = proxy([gun.port])
+    result = run_load(rr.url, clients=200, seconds=SECONDS, transports=["polling", "websocket"])
     counts = rr.stop()
-    assert_clean(result, 100)
-    assert result["on_websocket"] == 100, result
-    assert counts.get("websockets", 0) >= 100, counts
-    for g in guns:
-        _, statuses = spread(g.output)
-        assert set(statuses) <= {"200", "101"}, statuses
-    no_tracebacks(*guns)
+    assert_clean(result, 200)
+    assert result["on_websocket"] == 200, result
+    assert counts.get("websockets", 0) >= 200, counts
+    _, statuses = spread(gun.output)
+    assert set(statuses) <= {"200", "101"}, statuses
+    no_tracebacks(gun)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
