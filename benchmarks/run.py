@@ -5,6 +5,8 @@
     python benchmarks/run.py --quick             # a smoke run: short windows, 1 repetition (~1 min)
     python benchmarks/run.py --full              # scenario C with 5000 clients instead of 2000
     python benchmarks/run.py --scenarios A,B --reps 5 --systems socketio_sync,python_socketio
+    python benchmarks/run.py --scenarios G       # gunicorn -w 1 vs -w 4 with Redis (asked for by name only)
+    python benchmarks/run.py --scenarios S       # memory after tests/soak.py (asked for by name only)
 
 Each measurement starts the server under test in a fresh process on a loopback port, pinned
 to core 0, and drives it with ``loadgen.mjs`` (the official ``socket.io-client``) pinned to
@@ -13,6 +15,10 @@ start and the end of the measurement window. Repetitions alternate the systems (
 rotates every round). A run in which the load generator counted any error (a failed
 connect, an ack timeout, a wrong echo, a dropped client, a lost broadcast) or in which the
 server died is marked invalid and left out of the medians.
+
+Scenarios G and S are not one server and one load generator: G starts a redis-server and
+gunicorn with 1 or 4 workers (``cluster_apps.py``) and runs four loads against it, unpinned;
+S runs ``tests/soak.py`` against ``tests/apps/soak_app.py``. See ``README.rst``.
 
 Results go to ``benchmarks/results/``: ``bench-<time>.json`` (every run), ``.md`` (the
 tables), ``.png`` (a plot), and copies named ``latest.*``.
