@@ -836,17 +836,20 @@ def measure_workers(scenario: Scenario, system: str, params: dict[str, Any], arg
                 record["reasons"].append(f"{key}: gunicorn or a worker died: " + gun.log_tail(500))
                 break
             if result is None:
-                record["reasons"].append(f"{key}: no result from the load generator: " + " | ".join(other[-5:]))
+                load["invalid"] = "no result from the load generator: " + " | ".join(other[-5:])
                 continue
             if probe:
                 load["failures"] = result.get("failures", {})
                 continue
+            # A load with errors is left out (its metrics are missing from this run); the
+            # others still count. The extra tables list why.
             if result.get("errors"):
-                record["reasons"].append(f"{key}: {result['errors']} load generator errors: "
-                                         + "; ".join(result["error_samples"][:3]))
+                load["invalid"] = (f"{result['errors']} load generator errors: "
+                                   + "; ".join(result["error_samples"][:3]))
+                print(f"    {system} {key}: INVALID: {load['invalid'][:300]}", flush=True)
                 continue
             if "start" not in snaps or "end" not in snaps:
-                record["reasons"].append(f"{key}: incomplete measurement")
+                load["invalid"] = "incomplete measurement"
                 continue
             cpu = cpu_breakdown(snaps)
             load["cpu"] = cpu
@@ -922,6 +925,11 @@ def workers_tables(scenario: Scenario, summary: dict[str, Any], runs: list[dict[
                     f"{cpu['redis_pct']:.0f} | {cpu['loadgen_pct']:.0f} | {cpu['other_pct']:.0f} | "
                     f"{r['metrics'].get(key + '_cpu_us', 0):,.0f} | {own_s} | {forwarded_text(load.get('requests', {}))} |")
             break
+    invalid = [(r, key, load) for r in runs for key, load in (r.get("loads") or {}).items() if load.get("invalid")]
+    if invalid:
+        lines += ["", "Loads left out (invalid): " + "; ".join(
+            f"{LABELS.get(r['system'], r['system'])} rep {r.get('rep', 0) + 1} {LOAD_LABELS[key]}: {load['invalid'][:200]}"
+            for r, key, load in invalid)]
     probes = [(r, load) for r in runs for load in (r.get("loads") or {}).values() if load.get("probe")]
     if probes:
         lines += ["", "#### G: polling without sticky sessions where the server needs them (no throughput: "
