@@ -12,6 +12,15 @@
 //
 // Every client is a separate socket.io-client Manager (forceNew) with reconnection off, so a
 // dropped connection shows up as an error instead of being hidden by a reconnect.
+//
+// "transports" (default ["websocket"]) sets the clients' transports in the ack and broadcast
+// scenarios: ["polling"] gives polling-only clients. In Node, socket.io-client's polling
+// opens a new TCP connection for every HTTP request (xmlhttprequest-ssl without an agent
+// sends "Connection: close"), so behind `gunicorn -w N` each request of one client may
+// land on any worker. The result also has "failures": connect attempts and failures, HTTP
+// 400s and "Session ID unknown" answers seen by the clients, unexpected disconnects and
+// failed acks (scenario G reports them for servers that need sticky sessions), and
+// "owners": clients per owner prefix of the Engine.IO id (socketio_sync's node id).
 import { io } from "socket.io-client";
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
@@ -36,6 +45,26 @@ function error(what) {
   errors++;
   if (errorSamples.length < 10) errorSamples.push(String(what));
 }
+const failures = {
+  connect_attempts: 0, connect_failures: 0, http_400: 0, session_id_unknown: 0,
+  unexpected_disconnects: 0, acks_ok: 0, ack_failures: 0, bodies: {},
+};
+// The HTTP status and body behind a transport error of socket.io-client (engine.io-client
+// puts the status in `description` and the XMLHttpRequest in `context`).
+function countHttpError(e) {
+  const status = e && (typeof e.description === "number" ? e.description : e.description && e.description.description);
+  if (status === 400) failures.http_400++;
+  const ctx = e && (e.context || (e.description && e.description.context));
+  const text = ctx && typeof ctx.responseText === "string" ? ctx.responseText : "";
+  // Engine.IO's answer for a session this process does not hold ("Invalid session" is
+  // python-engineio's wording of it).
+  if (text.includes("Session ID unknown") || text.includes("Invalid session")) failures.session_id_unknown++;
+  if (status) {
+    const key = `${status} ${text.slice(0, 60).replace(/[A-Za-z0-9_-]{16,}/g, "<sid>")}`;
+    failures.bodies[key] = (failures.bodies[key] || 0) + 1;
+  }
+  return status ? ` (HTTP ${status}${text ? ": " + text.slice(0, 80) : ""})` : "";
+}
 process.on("uncaughtException", (e) => error("uncaught: " + (e && e.stack ? e.stack : e)));
 process.on("unhandledRejection", (e) => error("unhandled rejection: " + (e && e.message ? e.message : e)));
 
@@ -57,24 +86,37 @@ function sync(name, data = {}) {
 
 // -- clients ------------------------------------------------------------------------------
 function connectOne(opts) {
+  failures.connect_attempts++;
   return new Promise((resolve, reject) => {
     const s = io(URL, { forceNew: true, reconnection: false, timeout: CONNECT_TIMEOUT, ...opts });
-    const timer = setTimeout(() => {
-      s.close();
-      reject(new Error("connect timeout"));
-    }, CONNECT_TIMEOUT + 1000);
-    s.once("connect", () => {
+    let settled = false;
+    const fail = (e) => {
+      if (settled) return;
+      settled = true;
+      failures.connect_failures++;
       clearTimeout(timer);
-      s.on("disconnect", (reason) => {
-        if (!s.benchClosing) error(`unexpected disconnect: ${reason}`);
+      s.off("disconnect", early);
+      s.close();
+      reject(e);
+    };
+    const timer = setTimeout(() => fail(new Error("connect timeout")), CONNECT_TIMEOUT + 1000);
+    // The engine can close before Socket.IO's CONNECT is answered (a polling request
+    // refused by another process): with reconnection off, nothing would follow.
+    const early = (reason, details) => fail(new Error(`closed before connect: ${reason}${countHttpError(details)}`));
+    s.once("disconnect", early);
+    s.once("connect", () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      s.off("disconnect", early);
+      s.on("disconnect", (reason, details) => {
+        if (s.benchClosing) return;
+        failures.unexpected_disconnects++;
+        error(`unexpected disconnect: ${reason}${countHttpError(details)}`);
       });
       resolve(s);
     });
-    s.once("connect_error", (e) => {
-      clearTimeout(timer);
-      s.close();
-      reject(e);
-    });
+    s.once("connect_error", (e) => fail(new Error(`${e.message}${countHttpError(e)}`)));
   });
 }
 
@@ -113,8 +155,27 @@ function closeAll(sockets) {
 
 function ack(s, event, ...args) {
   return new Promise((resolve, reject) => {
-    s.timeout(ACK_TIMEOUT).emit(event, ...args, (err, ...res) => (err ? reject(err) : resolve(res)));
+    s.timeout(ACK_TIMEOUT).emit(event, ...args, (err, ...res) => {
+      if (err) {
+        failures.ack_failures++;
+        reject(err);
+      } else {
+        failures.acks_ok++;
+        resolve(res);
+      }
+    });
   });
+}
+
+// Clients per owner of their Engine.IO session (the first 8 characters of the id, which is
+// socketio_sync's node id; for other servers the prefix is random).
+function owners(sockets) {
+  const out = {};
+  for (const s of sockets) {
+    const id = s.io.engine && s.io.engine.id;
+    if (id) out[id.slice(0, 8)] = (out[id.slice(0, 8)] || 0) + 1;
+  }
+  return out;
 }
 
 function percentiles(samples) {
@@ -127,6 +188,7 @@ function percentiles(samples) {
 }
 
 const WS = { transports: ["websocket"] };
+const CLIENT = { transports: cfg.transports ?? ["websocket"] };
 
 // A measurement window: the runner snapshots the server at both ends, we count in between.
 class Window {
@@ -150,7 +212,7 @@ class Window {
 
 // -- A / E: ack round trips, N clients in closed loop --------------------------------------
 async function scenarioAck() {
-  const sockets = await connectMany(cfg.clients, WS, 50);
+  const sockets = await connectMany(cfg.clients, CLIENT, 50);
   if (sockets.length !== cfg.clients) error(`connected ${sockets.length}/${cfg.clients}`);
   const win = new Window();
   let running = true;
@@ -184,13 +246,14 @@ async function scenarioAck() {
   await Promise.all(loops);
   const alive = sockets.filter((s) => s.connected).length;
   if (alive !== sockets.length) error(`${sockets.length - alive} clients lost`);
+  const own = owners(sockets);
   closeAll(sockets);
-  return { clients: sockets.length, acks, ...percentiles(lat), ...win.summary() };
+  return { clients: sockets.length, acks, owners: own, ...percentiles(lat), ...win.summary() };
 }
 
 // Connects `n` clients and puts them all in room "b"; returns them, with delivery counting.
-async function broadcastReceivers(n) {
-  const sockets = await connectMany(n, WS, 50);
+async function broadcastReceivers(n, opts = WS) {
+  const sockets = await connectMany(n, opts, 50);
   if (sockets.length !== n) error(`connected ${sockets.length}/${n}`);
   await mapLimit(sockets, 100, async (s) => {
     try {
@@ -243,7 +306,8 @@ class Deliveries {
 
 // -- B: broadcast to N clients, closed loop with `window` broadcasts in flight --------------
 async function scenarioBroadcast() {
-  const sockets = await broadcastReceivers(cfg.clients);
+  const sockets = await broadcastReceivers(cfg.clients, CLIENT);
+  if (!sockets.length) return { clients: 0, deliveries: 0, broadcasts: 0, sent: 0 };
   const win = new Window();
   const d = new Deliveries(sockets, win);
   const driver = sockets[0];
@@ -269,8 +333,10 @@ async function scenarioBroadcast() {
   running = false;
   clearInterval(watchdog);
   await d.drain(sent, 10000);
+  const own = owners(sockets);
   closeAll(sockets);
-  return { clients: sockets.length, deliveries: d.measured, broadcasts: c1 - c0, sent, ...win.summary() };
+  return { clients: sockets.length, deliveries: d.measured, broadcasts: c1 - c0, sent, owners: own,
+           ...win.summary() };
 }
 
 // -- C: memory per idle WebSocket client ----------------------------------------------------
@@ -437,9 +503,9 @@ if (!fn) {
 }
 try {
   const result = await fn();
-  out({ result: { ...result, errors, error_samples: errorSamples } });
+  out({ result: { ...result, errors, error_samples: errorSamples, failures } });
 } catch (e) {
   error("scenario failed: " + (e && e.stack ? e.stack : e));
-  out({ result: { errors, error_samples: errorSamples } });
+  out({ result: { errors, error_samples: errorSamples, failures } });
 }
 process.exit(0);

@@ -5,6 +5,8 @@
     python benchmarks/run.py --quick             # a smoke run: short windows, 1 repetition (~1 min)
     python benchmarks/run.py --full              # scenario C with 5000 clients instead of 2000
     python benchmarks/run.py --scenarios A,B --reps 5 --systems socketio_sync,python_socketio
+    python benchmarks/run.py --scenarios G       # gunicorn -w 1 vs -w 4 with Redis (asked for by name only)
+    python benchmarks/run.py --scenarios S       # memory after tests/soak.py (asked for by name only)
 
 Each measurement starts the server under test in a fresh process on a loopback port, pinned
 to core 0, and drives it with ``loadgen.mjs`` (the official ``socket.io-client``) pinned to
@@ -13,6 +15,10 @@ start and the end of the measurement window. Repetitions alternate the systems (
 rotates every round). A run in which the load generator counted any error (a failed
 connect, an ack timeout, a wrong echo, a dropped client, a lost broadcast) or in which the
 server died is marked invalid and left out of the medians.
+
+Scenarios G and S are not one server and one load generator: G starts a redis-server and
+gunicorn with 1 or 4 workers (``cluster_apps.py``) and runs four loads against it, unpinned;
+S runs ``tests/soak.py`` against ``tests/apps/soak_app.py``. See ``README.rst``.
 
 Results go to ``benchmarks/results/``: ``bench-<time>.json`` (every run), ``.md`` (the
 tables), ``.png`` (a plot), and copies named ``latest.*``.
@@ -52,6 +58,10 @@ LABELS = {
     "node": "Node socket.io",
     "socketio_sync_flask": "socketio_sync + Flask",
     "flask_socketio": "Flask-SocketIO",
+    "socketio_sync_w1": "socketio_sync -w 1",
+    "socketio_sync_w4": "socketio_sync -w 4",
+    "python_socketio_w1": "python-socketio -w 1",
+    "python_socketio_w4": "python-socketio -w 4",
 }
 
 
@@ -80,6 +90,11 @@ class Scenario:
     note: str = ""
     #: the metric of the "at least as good as the baseline" check (default: the first with a ratio)
     headline: str = ""
+    #: replaces :func:`measure` (one run of one system) for scenarios that are not one
+    #: server process and one load generator (G, S)
+    runner: Callable[..., dict[str, Any]] | None = None
+    #: more Markdown after the scenario's table: ``extra(scenario, summary, runs)``
+    extra: Callable[..., str] | None = None
 
 
 def _window(snaps: dict[str, Any], a: str = "start", b: str = "end") -> tuple[float, float]:
@@ -490,6 +505,617 @@ def measure(scenario: Scenario, system: str, params: dict[str, Any], args: argpa
     return record
 
 
+# -- many workers (G) -------------------------------------------------------------------------
+#
+# Scenario G runs the benchmark app under `gunicorn -w N` with a Redis adapter on a
+# redis-server of its own, for socketio_sync and python-socketio, with 1 worker and with 4,
+# and drives four loads one after the other against the same server: acks and broadcasts over
+# WebSocket (each client's connection stays on the worker that accepted it) and the same over
+# HTTP long-polling only (every request is a new TCP connection, so the kernel hands the
+# requests of one client to any worker: socketio_sync forwards them to the owner of the
+# session over Redis). Nothing is pinned: 4 workers need both cores.
+
+WORKER_CLASSES = {
+    "socketio_sync": "socketio_sync.gunicorn.GeventWebSocketWorker",
+    "python_socketio": "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+}
+GUNICORN_APPS = {
+    "socketio_sync": "cluster_apps:socketio_sync_app",
+    "python_socketio": "cluster_apps:python_socketio_app",
+}
+#: what one operation of each load is, in table headers
+LOAD_OPS = {"ws_ack": "ack", "ws_bcast": "delivery", "poll_ack": "ack", "poll_bcast": "delivery"}
+#: (key, loadgen scenario, transports, what is counted)
+WORKER_LOADS = [
+    ("ws_ack", "ack", ["websocket"], "acks"),
+    ("ws_bcast", "broadcast", ["websocket"], "deliveries"),
+    ("poll_ack", "ack", ["polling"], "acks"),
+    ("poll_bcast", "broadcast", ["polling"], "deliveries"),
+]
+LOAD_LABELS = {"ws_ack": "WebSocket acks", "ws_bcast": "WebSocket broadcast deliveries",
+               "poll_ack": "polling acks", "poll_bcast": "polling broadcast deliveries"}
+
+
+def worker_variant(system: str) -> tuple[str, int]:
+    """``"socketio_sync_w4"`` -> ``("socketio_sync", 4)``."""
+    stack, _, n = system.rpartition("_w")
+    return stack, int(n)
+
+
+def needs_sticky_sessions(stack: str, workers: int, transports: list[str]) -> bool:
+    """python-socketio keeps a session in one process: polling with several workers and no
+    sticky sessions fails by design (G reports how often instead of a throughput)."""
+    return stack == "python_socketio" and workers > 1 and "polling" in transports
+
+
+def proc_cpu_s(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def machine_busy_s() -> float:
+    """Seconds all cores together spent busy since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK
+
+
+def child_pids(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            out.append(int(entry))
+    return sorted(out)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisProcess:
+    """A throw-away ``redis-server`` (no persistence) on a free loopback port."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        import socket
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+class GunicornProcess:
+    """``gunicorn -k WORKER -w N 'cluster_apps:APP(redis_url=...)'`` on a free loopback port."""
+
+    def __init__(self, stack: str, workers: int, redis_url: str, log_path: Path) -> None:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "gunicorn", "-k", WORKER_CLASSES[stack], "-w", str(workers),
+               "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "3", "--backlog", "2048"]
+        if _gunicorn_has_control_socket():
+            cmd.append("--no-control-socket")
+        cmd.append(f'{GUNICORN_APPS[stack]}(redis_url="{redis_url}")')
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(HERE), env.get("PYTHONPATH")]))
+        env.pop("DEBUG", None)
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        self.workers: list[int] = []
+        import socket
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            self.workers = child_pids(self.pid)
+            if len(self.workers) == workers:
+                try:
+                    # Every worker imports the app before it accepts: a few echoes through
+                    # fresh connections (which any worker may take) show they do.
+                    for _ in range(3 * workers):
+                        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                            s.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.0\r\n\r\n")
+                            if not s.recv(64).startswith(b"HTTP/1.1 200"):
+                                raise OSError("not ready")
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn ({stack}, {workers} workers) did not start: " + self.log_tail())
+
+    def log_tail(self, n: int = 1500) -> str:
+        self.log.flush()
+        try:
+            return Path(self.log.name).read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None and all(proc_cpu_s(p) is not None for p in self.workers)
+
+    def stop(self) -> None:
+        stop_process(self.proc, 10)
+        if not self.log.closed:
+            self.log.close()
+
+
+def _gunicorn_has_control_socket() -> bool:
+    """gunicorn 25+ opens a control socket at one fixed path (off for parallel servers)."""
+    try:
+        import gunicorn
+
+        return int(gunicorn.__version__.split(".")[0]) >= 25
+    except Exception:
+        return False
+
+
+def worker_stats(port: int, workers: int, tries: int = 80) -> dict[int, Any]:
+    """``/bench-stats`` of every worker (see ``cluster_apps.with_stats``), asked over fresh
+    connections until each worker has answered (the kernel picks the worker)."""
+    import socket
+
+    out: dict[int, Any] = {}
+    for _ in range(tries):
+        if len(out) >= workers:
+            break
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET /bench-stats HTTP/1.0\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            st = json.loads(data.partition(b"\r\n\r\n")[2])
+            out[st["pid"]] = st
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.05)
+    return out
+
+
+def stats_delta(before: dict[int, Any], after: dict[int, Any]) -> dict[str, Any]:
+    """Requests and forwarding counters summed over the workers, from ``before`` to ``after``."""
+    total: dict[str, int] = {}
+    for pid, st in after.items():
+        old = before.get(pid, {})
+        for group in ("requests", "forwarding"):
+            for k, v in (st.get(group) or {}).items():
+                key = f"{group}.{k}"
+                total[key] = total.get(key, 0) + v - ((old.get(group) or {}).get(k, 0))
+    return {"totals": total, "workers_answered": len(after)}
+
+
+def cluster_snapshot(pids: dict[str, int]) -> dict[str, Any]:
+    return {"t": time.monotonic(), "machine_busy_s": machine_busy_s(),
+            "cpu_s": {name: proc_cpu_s(pid) for name, pid in pids.items()},
+            "rss_kib": {name: proc_rss_kib(pid) for name, pid in pids.items()}}
+
+
+def run_loadgen(cfg: dict[str, Any], pids: dict[str, int], timeout: float
+                ) -> tuple[dict[str, Any] | None, dict[str, Any], list[str]]:
+    """One loadgen.mjs run (unpinned); snapshots of every process in ``pids`` (and of the
+    load generator, as ``loadgen``) at each of its sync points."""
+    lg = subprocess.Popen(["node", str(HERE / "loadgen.mjs"), json.dumps(cfg)], cwd=HERE, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert lg.stdin is not None
+    reader = LineReader(lg.stdout)
+    snaps: dict[str, Any] = {}
+    other: list[str] = []
+    result = None
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                line = reader.get(deadline - time.monotonic())
+            except queue.Empty:
+                other.append(f"timed out after {timeout:.0f} s")
+                break
+            if line is None:
+                break
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                other.append(line.rstrip())
+                continue
+            if "sync" in msg:
+                snaps[msg["sync"]] = cluster_snapshot({**pids, "loadgen": lg.pid})
+                lg.stdin.write("\n")
+                lg.stdin.flush()
+            elif "result" in msg:
+                result = msg["result"]
+    except (BrokenPipeError, ProcessLookupError) as exc:
+        other.append(f"lost the load generator: {exc!r}")
+    finally:
+        stop_process(lg, 2)
+    return result, snaps, other
+
+
+def cpu_breakdown(snaps: dict[str, Any]) -> dict[str, Any]:
+    """CPU % of one core, from the start to the end of the window, by process group."""
+    a, b = snaps["start"], snaps["end"]
+    wall = b["t"] - a["t"]
+
+    def pct(name: str) -> float:
+        x, y = a["cpu_s"].get(name), b["cpu_s"].get(name)
+        return 100 * (y - x) / wall if x is not None and y is not None else 0.0
+
+    workers = sorted((pct(n) for n in a["cpu_s"] if n.startswith("worker")), reverse=True)
+    out = {"workers_pct": workers, "master_pct": pct("master"), "redis_pct": pct("redis"),
+           "loadgen_pct": pct("loadgen"), "wall_s": wall}
+    out["server_pct"] = sum(workers) + out["master_pct"]
+    ours = out["server_pct"] + out["redis_pct"] + out["loadgen_pct"]
+    out["other_pct"] = max(0.0, 100 * (b["machine_busy_s"] - a["machine_busy_s"]) / wall - ours)
+    return out
+
+
+def measure_workers(scenario: Scenario, system: str, params: dict[str, Any], args: argparse.Namespace,
+                    run_id: str) -> dict[str, Any]:
+    """One G run: a redis-server, gunicorn with N workers, then the four loads in turn."""
+    stack, workers = worker_variant(system)
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"scenario": scenario.name, "system": system, "params": params, "valid": False,
+                              "reasons": [], "loadavg_before": os.getloadavg(), "loads": {}}
+    redis = gun = None
+    metrics: dict[str, float] = {}
+    # Not pinned: the children inherit the runner's (main thread's) affinity, all cores here.
+    saved_affinity = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else None
+    if saved_affinity is not None:
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    try:
+        redis = RedisProcess()
+        gun = GunicornProcess(stack, workers, redis.url, logs / f"{scenario.name}-{system}-{run_id}.log")
+        pids = {"master": gun.pid, "redis": redis.pid, **{f"worker{i}": p for i, p in enumerate(gun.workers)}}
+        for key, loadgen, transports, counted in WORKER_LOADS:
+            if key not in params["loads"]:
+                continue
+            probe = needs_sticky_sessions(stack, workers, transports)
+            if probe and loadgen != "ack":
+                record["loads"][key] = {"skipped": "needs sticky sessions (see the failure probe of polling acks)"}
+                continue
+            clients = params["ack_clients"] if loadgen == "ack" else params["bcast_clients"]
+            cfg = {"scenario": loadgen, "url": f"http://127.0.0.1:{gun.port}", "transports": transports,
+                   "clients": clients, "window": params["window"], "warmup_s": params["warmup_s"],
+                   "duration_s": params["duration_s"]}
+            before = worker_stats(gun.port, workers)
+            result, snaps, other = run_loadgen(cfg, pids, args.run_timeout)
+            load: dict[str, Any] = {"result": result, "snapshots": snaps, "probe": probe,
+                                    "requests": stats_delta(before, worker_stats(gun.port, workers))}
+            if other:
+                load["loadgen_output"] = other[-20:]
+            record["loads"][key] = load
+            if not gun.alive():
+                record["reasons"].append(f"{key}: gunicorn or a worker died: " + gun.log_tail(500))
+                break
+            if result is None:
+                load["invalid"] = "no result from the load generator: " + " | ".join(other[-5:])
+                continue
+            if probe:
+                load["failures"] = result.get("failures", {})
+                continue
+            # A load with errors is left out (its metrics are missing from this run); the
+            # others still count. The extra tables list why.
+            if result.get("errors"):
+                load["invalid"] = (f"{result['errors']} load generator errors: "
+                                   + "; ".join(result["error_samples"][:3]))
+                print(f"    {system} {key}: INVALID: {load['invalid'][:300]}", flush=True)
+                continue
+            if "start" not in snaps or "end" not in snaps:
+                load["invalid"] = "incomplete measurement"
+                continue
+            cpu = cpu_breakdown(snaps)
+            load["cpu"] = cpu
+            ops = result[counted]
+            metrics[f"{key}_per_s"] = ops / result["elapsed_s"]
+            metrics[f"{key}_cpu_us"] = (cpu["server_pct"] + cpu["redis_pct"]) / 100 * cpu["wall_s"] / ops * 1e6
+            metrics[f"{key}_other_pct"] = cpu["other_pct"]
+            print(f"    {system} {key}: {ops / result['elapsed_s']:,.0f} {counted}/s; CPU % server "
+                  f"{cpu['server_pct']:.0f} (workers {', '.join(f'{w:.0f}' for w in cpu['workers_pct'])}), "
+                  f"redis {cpu['redis_pct']:.0f}, loadgen {cpu['loadgen_pct']:.0f}, other {cpu['other_pct']:.0f}; "
+                  f"owners {len(result.get('owners') or {})}; {forwarded_text(load['requests'])}", flush=True)
+    except RuntimeError as exc:
+        record["reasons"].append(str(exc))
+    finally:
+        if gun is not None:
+            gun.stop()
+        if redis is not None:
+            redis.stop()
+        if saved_affinity is not None:
+            os.sched_setaffinity(0, saved_affinity)
+    record["loadavg_after"] = os.getloadavg()
+    record["metrics"] = metrics
+    record["valid"] = not record["reasons"]
+    return record
+
+
+def forwarded_text(requests: dict[str, Any]) -> str:
+    """"N HTTP requests, M forwarded (x %)" from :func:`stats_delta`."""
+    t = requests.get("totals", {})
+    n = t.get("requests.GET", 0) + t.get("requests.POST", 0)
+    fwd = t.get("forwarding.forwarded_get", 0) + t.get("forwarding.forwarded_post", 0) + t.get("forwarding.forwarded_ws", 0)
+    if not any(k.startswith("forwarding.") for k in t):
+        return f"{n:,} HTTP requests"
+    return f"{n:,} HTTP requests, {fwd:,} forwarded ({100 * fwd / n if n else 0:.0f} %)"
+
+
+def workers_tables(scenario: Scenario, summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """G's extra tables: the scaling ratios, where the CPU went, and the sticky-session failures."""
+    med = lambda system, key: summary.get(system, {}).get("stats", {}).get(key, {}).get("median")  # noqa: E731
+    lines = ["#### G: scaling, median of `-w 4` / median of `-w 1` (>= 1: scales; < 1: slower with more workers)",
+             "", "| stack | " + " | ".join(LOAD_LABELS[k] + "/s" for k, *_ in WORKER_LOADS)
+             + " | " + " | ".join(f"server+redis CPU µs per {LOAD_OPS[k]} ({k})" for k, *_ in WORKER_LOADS)
+             + " |", "|---" * (1 + 2 * len(WORKER_LOADS)) + "|"]
+    for stack in ("socketio_sync", "python_socketio"):
+        one, many = f"{stack}_w1", f"{stack}_w4"
+        if one not in summary or many not in summary:
+            continue
+        cells = []
+        for suffix in ("_per_s", "_cpu_us"):
+            for k, *_ in WORKER_LOADS:
+                x, y = med(many, k + suffix), med(one, k + suffix)
+                cells.append(f"{x / y:.2f}" if x is not None and y else "—")
+        lines.append(f"| {LABELS.get(stack, stack)} | " + " | ".join(cells) + " |")
+    lines += ["", "#### G: where the CPU went (% of one core; the machine has "
+              f"{os.cpu_count()} cores, so 100 % x {os.cpu_count()} in all; first valid run of each)", "",
+              "| system | load | rate/s | server (workers + master) | per worker | redis-server | load generator | "
+              "other processes | server + redis µs per op | owners (sessions per worker) | "
+              "requests (whole run, warm-up included) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for system in summary:
+        for r in runs:
+            if r["system"] != system or not r.get("loads"):
+                continue
+            for key, load in r["loads"].items():
+                cpu = load.get("cpu")
+                if not cpu:
+                    continue
+                own = sorted((load["result"].get("owners") or {}).values(), reverse=True)
+                own_s = ", ".join(map(str, own)) if system.startswith("socketio_sync") else "—"
+                lines.append(
+                    f"| {LABELS.get(system, system)} | {LOAD_LABELS[key]} | {r['metrics'].get(key + '_per_s', 0):,.0f} | "
+                    f"{cpu['server_pct']:.0f} | {' / '.join(f'{w:.0f}' for w in cpu['workers_pct'])} | "
+                    f"{cpu['redis_pct']:.0f} | {cpu['loadgen_pct']:.0f} | {cpu['other_pct']:.0f} | "
+                    f"{r['metrics'].get(key + '_cpu_us', 0):,.0f} | {own_s} | {forwarded_text(load.get('requests', {}))} |")
+            break
+    invalid = [(r, key, load) for r in runs for key, load in (r.get("loads") or {}).items() if load.get("invalid")]
+    if invalid:
+        lines += ["", "Loads left out (invalid): " + "; ".join(
+            f"{LABELS.get(r['system'], r['system'])} rep {r.get('rep', 0) + 1} {LOAD_LABELS[key]}: {load['invalid'][:200]}"
+            for r, key, load in invalid)]
+    probes = [(r, load) for r in runs for load in (r.get("loads") or {}).values() if load.get("probe")]
+    if probes:
+        lines += ["", "#### G: polling without sticky sessions where the server needs them (no throughput: "
+                  "failure rates)", "",
+                  "| system | clients tried | failed connects | HTTP 400 seen by clients | unknown session "
+                  "(\"Session ID unknown\", python-engineio: \"Invalid session\") | error responses (status and body: count) | acks answered | acks failed | "
+                  "dropped after connect |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r, load in probes:
+            f = load.get("failures") or {}
+            tried = f.get("connect_attempts", 0)
+            failed = f.get("connect_failures", 0)
+            statuses = ", ".join(f"`{k}`: {v}" for k, v in sorted((f.get("bodies") or {}).items()))
+            lines.append(
+                f"| {LABELS.get(r['system'], r['system'])} | {tried} | {failed} ({100 * failed / tried if tried else 0:.0f} %) | "
+                f"{f.get('http_400', 0)} | {f.get('session_id_unknown', 0)} | {statuses or '—'} | {f.get('acks_ok', 0)} | "
+                f"{f.get('ack_failures', 0)} | {f.get('unexpected_disconnects', 0)} |")
+    return "\n".join(lines)
+
+
+# -- memory after the soak (S) ----------------------------------------------------------------
+
+def measure_soak(scenario: Scenario, system: str, params: dict[str, Any], args: argparse.Namespace,
+                 run_id: str) -> dict[str, Any]:
+    """One S run: ``tests/soak.py``'s two rounds against ``tests/apps/soak_app.py`` in a fresh
+    process; RSS from the app's ``/stats`` (VmRSS) and ``/proc``, the leak counters of the report."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests import soak
+
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"scenario": scenario.name, "system": system, "params": params, "valid": False,
+                              "reasons": [], "loadavg_before": os.getloadavg()}
+    opts = soak.server_opts()
+    cmd = [sys.executable, "-m", "tests.apps.serve", soak.APP, "--port", "0"]
+    for key, value in opts.items():
+        cmd += ["--opt", f"{key}={json.dumps(value)}"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("DEBUG", None)
+    log_path = logs / f"{scenario.name}-{system}-{run_id}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+                                stdin=subprocess.DEVNULL,
+                                preexec_fn=pinned(SERVER_CORE if args.pin else None))
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line.startswith("LISTENING"):
+                record["reasons"].append(f"the soak app did not start: {line!r}")
+                return record
+            url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+            def progress(msg: str) -> None:
+                log.write(msg + "\n")
+                if not msg.startswith("  node:"):
+                    print("    " + msg[:200], flush=True)
+
+            start = proc_snapshot(proc.pid)
+            report = soak.run(url, clients=params["clients"], seconds=params["seconds"],
+                              warmup_seconds=params["warmup_seconds"], ws_share=params["ws_share"],
+                              ping_interval=opts["ping_interval"], ping_timeout=opts["ping_timeout"],
+                              connect_timeout=opts["connect_timeout"], log=progress)
+            end = proc_snapshot(proc.pid)
+            alive = proc.poll() is None
+        except Exception as exc:  # the soak raises RuntimeError and URLError on a dead server
+            record["reasons"].append(f"the soak failed: {exc!r}")
+            return record
+        finally:
+            stop_process(proc)
+    if not alive:
+        record["reasons"].append(f"the soak server died (exit code {proc.returncode})")
+    found = soak.problems(report)
+    report["problems"] = found
+    record["soak"] = {k: v for k, v in report.items() if k not in ("warmup", "main")}
+    for name in ("warmup", "main"):
+        record["soak"][name] = {k: v for k, v in report[name].items() if k != "series"}
+    mib = 1 / 2**20
+    base, warm, main = report["baseline"], report["warmup"]["settled"], report["main"]["settled"]
+    peak = max(report[n]["peak"].get("rss", 0) for n in ("warmup", "main"))
+    left = soak.leftovers(main, base, 0)
+    record["problems"] = found
+    record["metrics"] = {
+        "rss_start_mib": base["rss"] * mib,
+        "rss_warmup_mib": warm["rss"] * mib,
+        "rss_main_mib": main["rss"] * mib,
+        "rss_delta_mib": (main["rss"] - warm["rss"]) * mib,
+        "rss_delta_start_mib": (main["rss"] - base["rss"]) * mib,
+        "rss_peak_mib": max(peak, main.get("rss_peak") or 0) * mib,
+        "sessions_left": main["sessions"], "sockets_left": main["sockets"],
+        "room_entries_left": main["rooms"] + main["sids"], "timers_left": main["timers"],
+        "live_objects_left": sum((main.get("live_objects") or {}).values()),
+        "greenlets_over_start": main["greenlets"] - base["greenlets"],
+        "fds_over_start": (main["fds"] or 0) - (base["fds"] or 0),
+        "gc_objects_growth": report["gc_objects_growth"],
+        "allocated_blocks_growth": report["allocated_blocks_growth"],
+        "connections": main["counters"]["connections"],
+        "client_errors": report["warmup"]["node"]["errors"] + report["main"]["node"]["errors"],
+        "server_cpu_s": end["cpu_s"] - start["cpu_s"],
+        "problems": len(found),
+    }
+    record["leftovers"] = left
+    record["loadavg_after"] = os.getloadavg()
+    record["valid"] = not record["reasons"]
+    return record
+
+
+def soak_tables(scenario: Scenario, summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.soak import RSS_MARGIN_MB as soak_margin_mb
+
+    lines = []
+    for r in runs:
+        if not r.get("soak"):
+            continue
+        rep = r["soak"]
+        lines.append(f"Soak checks of `tests/soak.py` (margins: RSS {soak_margin_mb} MB, greenlets "
+                     "+66): " + ("all passed" if not r["problems"] else "FAILED: " + "; ".join(r["problems"])[:600]))
+        lines.append(f"Greenlets above the count before any client are expected up to the idle worker pool "
+                     f"(64) plus 2. Peaks during the main churn: {rep['main']['peak']}.")
+    return "\n".join(lines)
+
+
+WORKER_PARAMS = {
+    "default": {"ack_clients": 50, "bcast_clients": 200, "window": 32, "warmup_s": 2, "duration_s": 5,
+                "loads": [k for k, *_ in WORKER_LOADS]},
+    "quick": {"ack_clients": 50, "bcast_clients": 100, "window": 32, "warmup_s": 0.5, "duration_s": 2,
+              "loads": [k for k, *_ in WORKER_LOADS]},
+}
+
+SCENARIOS["G"] = Scenario(
+    "G", "gunicorn -w 1 vs -w 4 with the Redis adapter: {ack_clients} clients acking in closed loop, "
+    "broadcasts to {bcast_clients} clients ({window} in flight), over WebSocket and over polling only",
+    "", ["socketio_sync_w1", "socketio_sync_w4", "python_socketio_w1", "python_socketio_w4"], "python_socketio_w4",
+    [Metric(f"{k}_per_s", LOAD_LABELS[k] + "/s") for k, *_ in WORKER_LOADS]
+    + [Metric(f"{k}_cpu_us", f"server+redis µs CPU per {LOAD_OPS[k]} ({k})", ",.0f", "lower")
+       for k, *_ in WORKER_LOADS]
+    + [Metric(f"{k}_other_pct", f"other processes, % of a core ({k})", ".0f", "") for k, *_ in WORKER_LOADS],
+    lambda r, s, p: {}, WORKER_PARAMS,
+    plot=[("G: acks/s, WebSocket and polling", ["ws_ack_per_s", "poll_ack_per_s"]),
+          ("G: broadcast deliveries/s", ["ws_bcast_per_s", "poll_bcast_per_s"])],
+    note=("gunicorn with socketio_sync's worker or gevent-websocket's, one redis-server per run; nothing pinned "
+          "(4 workers need both cores), so the load generator, Redis and the workers share the machine's "
+          f"{os.cpu_count()} cores. WebSocket clients stay on the worker that accepted them; every polling "
+          "request is a new TCP connection that any worker may accept. python-socketio -w 4 cannot serve "
+          "polling clients without sticky sessions: its polling rows are a failure probe (table below)."),
+    headline="ws_ack_per_s", runner=measure_workers, extra=workers_tables,
+)
+
+SCENARIOS["S"] = Scenario(
+    "S", "memory after the soak: {clients} clients, {warmup_seconds} s warm-up + {seconds} s churn "
+    "({ws_share} on WebSocket, the rest polling)",
+    "", ["socketio_sync"], "",
+    [
+        Metric("rss_start_mib", "RSS before any client (MiB)", ".1f", ""),
+        Metric("rss_warmup_mib", "RSS after warm-up (MiB)", ".1f", ""),
+        Metric("rss_main_mib", "RSS after the churn (MiB)", ".1f", ""),
+        Metric("rss_delta_mib", "Δ RSS churn − warm-up (MiB)", "+.1f", "lower"),
+        Metric("rss_delta_start_mib", "Δ RSS churn − start (MiB)", "+.1f", "lower"),
+        Metric("rss_peak_mib", "peak RSS (MiB)", ".1f", "lower"),
+        Metric("sessions_left", "sessions left", ",.0f", "lower"),
+        Metric("sockets_left", "sockets left", ",.0f", "lower"),
+        Metric("room_entries_left", "room entries left", ",.0f", "lower"),
+        Metric("timers_left", "timers left", ",.0f", "lower"),
+        Metric("live_objects_left", "live session/socket objects", ",.0f", "lower"),
+        Metric("greenlets_over_start", "greenlets over start", ",.0f", "lower"),
+        Metric("fds_over_start", "fds over start", ",.0f", "lower"),
+        Metric("gc_objects_growth", "gc objects churn − warm-up", "+,.0f", ""),
+        Metric("allocated_blocks_growth", "allocated blocks churn − warm-up", "+,.0f", ""),
+        Metric("connections", "connections made", ",.0f", ""),
+        Metric("client_errors", "client errors", ",.0f", "lower"),
+        Metric("problems", "failed soak checks", ",.0f", "lower"),
+    ],
+    lambda r, s, p: {},
+    {"default": {"clients": 500, "seconds": 20, "warmup_seconds": 8, "ws_share": 0.8},
+     "quick": {"clients": 200, "seconds": 8, "warmup_seconds": 4, "ws_share": 0.8}},
+    plot=[("S: RSS before, after warm-up, after the churn (MiB)", ["rss_start_mib", "rss_warmup_mib", "rss_main_mib"])],
+    note=("tests/soak.py against tests/apps/soak_app.py (socketio_sync only: python-socketio has no such "
+          "introspection); RSS is VmRSS read by the app after a gc.collect() once every client has gone and "
+          "the server has settled; the leak counters are the soak's own (after the churn)."),
+    runner=measure_soak, extra=soak_tables,
+)
+
+
 # -- summary -------------------------------------------------------------------------------
 
 def summarize(scenario: Scenario, runs: list[dict[str, Any]], systems: list[str]) -> dict[str, Any]:
@@ -533,7 +1159,7 @@ def table(scenario: Scenario, summary: dict[str, Any], reps: int, title: str) ->
         for m in scenario.metrics:
             st = s["stats"].get(m.key)
             if st is None:
-                row.append("invalid" if s["runs"] else "—")
+                row.append("invalid" if s["runs"] and not s["valid"] else "—")
             elif len(st["values"]) > 1:
                 row.append(f"{fmt(st['median'], m.fmt)} ({fmt(st['min'], m.fmt)}–{fmt(st['max'], m.fmt)})")
             else:
@@ -543,12 +1169,13 @@ def table(scenario: Scenario, summary: dict[str, Any], reps: int, title: str) ->
                 row.append(f"{r:.2f}" if r is not None else "—")
         rows.append(row)
     lines = [f"### {scenario.name}. {title}", ""]
+    ratio_note = f"; × = median / median of {base_label}" if scenario.baseline else ""
     lines.append("| " + " | ".join(rows[0]) + " |")
     lines.append("|" + "|".join("---" for _ in rows[0]) + "|")
     for row in rows[1:]:
         lines.append("| " + " | ".join(row) + " |")
     notes = [f"Medians of {reps} run(s) per system, (min–max) when more than one; ↑ higher is better, "
-             f"↓ lower is better; × = median / median of {base_label}."]
+             f"↓ lower is better{ratio_note}."]
     if scenario.note:
         notes.append(scenario.note)
     for system, s in summary.items():
@@ -579,7 +1206,8 @@ def plot(path: Path, scenarios: list[Scenario], summaries: dict[str, Any], capti
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.9 * rows), squeeze=False)
     colors = {"socketio_sync": "#2a7ab9", "socketio_sync_flask": "#6aaed6", "python_socketio": "#e07b39",
-              "flask_socketio": "#f2b279", "node": "#5a9e4b"}
+              "flask_socketio": "#f2b279", "node": "#5a9e4b", "socketio_sync_w1": "#6aaed6",
+              "socketio_sync_w4": "#2a7ab9", "python_socketio_w1": "#f2b279", "python_socketio_w4": "#e07b39"}
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     if caption and len(panels) < rows * cols:
@@ -651,11 +1279,22 @@ def targets(summaries: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         _median(summaries, "D", "socketio_sync", "cpu_ms_per_client"), lambda v: v <= 2.0, "ms")
     add("E: Flask-wrapped within 20% of bare (acks per CPU-s)",
         ratio("E", "acks_per_cpu_s", "socketio_sync_flask", "socketio_sync"), lambda v: v >= 0.8)
+    for stack in ("socketio_sync", "python_socketio"):
+        for key in ("ws_ack_per_s", "poll_ack_per_s"):
+            if stack == "python_socketio" and key.startswith("poll"):
+                continue  # needs sticky sessions with -w 4
+            add(f"G: {LABELS[stack]} -w 4 not slower than -w 1 ({key})",
+                ratio("G", key, f"{stack}_w4", f"{stack}_w1"), lambda v: v >= 1.0)
+    if "S" in summaries:
+        add("S: RSS after the churn within 30 MB of the warm-up",
+            _median(summaries, "S", "socketio_sync", "rss_delta_mib"), lambda v: v <= 30, "MiB")
     for name in summaries:
         sc = SCENARIOS[name]
+        if not sc.baseline:
+            continue  # S compares with nothing
         head = next((m for m in sc.metrics if m.key == sc.headline),
                     next((m for m in sc.metrics if m.ratio), sc.metrics[0]))
-        ours = "socketio_sync_flask" if name == "E" else "socketio_sync"
+        ours = {"E": "socketio_sync_flask", "G": "socketio_sync_w4"}.get(name, "socketio_sync")
         r = ratio(name, head.key, ours, sc.baseline)
         if r is not None and head.better == "lower":
             r = 1 / r
@@ -723,8 +1362,9 @@ def available_systems(wanted: list[str]) -> tuple[list[str], dict[str, str]]:
     skipped = {}
     ok = []
     for system in wanted:
+        stack = system.rpartition("_w")[0] if system.rpartition("_w")[2].isdigit() else system
         module = {"python_socketio": "socketio", "flask_socketio": "flask_socketio",
-                  "socketio_sync_flask": "flask"}.get(system)
+                  "socketio_sync_flask": "flask"}.get(stack)
         if module:
             probe = subprocess.run([sys.executable, "-c", f"import {module}, geventwebsocket"],
                                    capture_output=True)
@@ -805,10 +1445,12 @@ def main() -> int:
         params = dict(sc.params.get(profile) or sc.params["default"])
         if args.duration is not None and "duration_s" in params:
             params["duration_s"] = args.duration
+        if args.duration is not None and "seconds" in params:
+            params["seconds"] = args.duration
         for item in args.param:
             key, _, value = item.partition("=")
             params[key] = json.loads(value)
-        wanted = [s for s in sc.systems if not only or s in only]
+        wanted = [s for s in sc.systems if not only or s in only or s.rpartition("_w")[0] in only]
         if "node" in wanted and shutil.which("node") is None:
             wanted.remove("node")
         systems, skipped = available_systems(wanted)
@@ -818,7 +1460,7 @@ def main() -> int:
             order = systems[rep % len(systems):] + systems[:rep % len(systems)] if systems else []
             for system in order:
                 t0 = time.monotonic()
-                rec = measure(sc, system, params, args, f"{stamp}-{rep}")
+                rec = (sc.runner or measure)(sc, system, params, args, f"{stamp}-{rep}")
                 rec["rep"] = rep
                 runs.append(rec)
                 status = "ok" if rec["valid"] else "INVALID: " + "; ".join(rec["reasons"])[:300]
@@ -833,6 +1475,8 @@ def main() -> int:
         titles[name] = sc.title.format(**params)
         params_used[name] = params
         text = table(sc, summaries[name], reps, titles[name])
+        if sc.extra is not None:
+            text += "\n\n" + sc.extra(sc, summaries[name], runs)
         if skipped:
             text += "\n" + "\n".join(f"Skipped {LABELS.get(k, k)}: {v}" for k, v in skipped.items())
         tables.append(text)
