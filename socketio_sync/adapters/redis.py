@@ -269,6 +269,18 @@ class RedisAdapter:
             self.stats["publish_errors"] += 1
             raise PublishError(f"cannot publish to Redis: {exc}") from exc
 
+    def publish_many(self, messages: list[tuple[str, bytes]]) -> list[int]:
+        """Publish several messages in one round trip (a pipeline, no transaction);
+        returns the subscriber counts. Raises :class:`PublishError`."""
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for channel, message in messages:
+                pipe.publish(channel, message)
+            return [int(n) for n in pipe.execute()]
+        except self._redis_errors as exc:
+            self.stats["publish_errors"] += 1
+            raise PublishError(f"cannot publish to Redis: {exc}") from exc
+
     def listen(self, channel: str, callback: Callable[[bytes], None]) -> None:
         """Call ``callback(data)`` (in the listener greenlet) for each message on ``channel``."""
         self._channel_listeners[channel] = callback

@@ -76,9 +76,13 @@ class SessionForwarder:
         ``listen(channel, callback)``, ``pack``/``unpack`` and a ``key``.
     :param request_timeout: seconds an owner has to answer a forwarded POST or WebSocket
         open (a GET gets ``ping_interval + ping_timeout`` more).
+    :param local_links: talk to the processes of the same host over Unix sockets (one per
+        process, in a private directory under the system's temp dir) instead of Redis:
+        the same messages, a fraction of the cost. Other hosts are reached over Redis.
     """
 
-    def __init__(self, engine: EngineServer, bus: Any, *, request_timeout: float = 10.0) -> None:
+    def __init__(self, engine: EngineServer, bus: Any, *, request_timeout: float = 10.0,
+                 local_links: bool = True) -> None:
         self.engine = engine
         self.bus = bus
         self.request_timeout = float(request_timeout)
@@ -102,6 +106,11 @@ class SessionForwarder:
         self._serving: set[gevent.Greenlet] = set()
         #: node -> (monotonic time of the check, alive): owners checked while a poll waits.
         self._liveness: dict[str, tuple[float, bool]] = {}
+        publish_many = getattr(bus, "publish_many", None)
+        self._batcher = _Batcher(publish_many if publish_many is not None else
+                                 (lambda items: [int(bus.publish_raw(c, d)) for c, d in items]))
+        #: Direct links to the other processes of this host (Unix sockets), when possible.
+        self._links: _LocalLinks | None = _LocalLinks.create(bus.key, self._on_message) if local_links else None
         engine.forwarder = self
 
     # -- identity ---------------------------------------------------------------------------
@@ -113,6 +122,8 @@ class SessionForwarder:
             self._pid = os.getpid()
             self._node = secrets.token_urlsafe(6)  # 8 characters
             self.bus.listen(self.channel(self._node), self._on_message)
+            if self._links is not None:
+                self._links.start(self._node)
         return self._node
 
     def channel(self, node: str) -> str:
@@ -128,7 +139,19 @@ class SessionForwarder:
     # -- the forwarding side ------------------------------------------------------------------
 
     def _publish(self, node: str, message: dict[str, Any]) -> int:
-        return int(self.bus.publish_raw(self.channel(node), self.bus.pack(message)))
+        """Send to ``node`` (over its Unix socket when it is on this host, else Redis);
+        the number of processes that got it (0: ``node`` is gone)."""
+        data = self.bus.pack(message)
+        if self._links is not None:
+            sent = self._links.send(node, data)
+            if sent is not None:
+                return sent
+        return self._batcher.publish(self.channel(node), data)
+
+    def _owner_alive(self, node: str) -> bool:
+        if self._links is not None and self._links.knows(node):
+            return self._links.alive(node)
+        return self._owner_alive_on_bus(node)
 
     def _request(self, node: str, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         rid = message["rid"]
@@ -166,7 +189,7 @@ class SessionForwarder:
                     self.stats["owner_gone"] += 1
                     raise _OwnerGone() from None
 
-    def _owner_alive(self, node: str) -> bool:
+    def _owner_alive_on_bus(self, node: str) -> bool:
         now = time.monotonic()
         checked = self._liveness.get(node)
         if checked is not None and now - checked[0] < _LIVENESS_INTERVAL:
@@ -358,6 +381,182 @@ class SessionForwarder:
         (forwarded from other workers) must get their answers before the process exits."""
         if self._serving:
             gevent.joinall(list(self._serving), timeout=timeout)
+
+
+class _LocalLinks:
+    """Links between the processes of one host: each listens on a Unix socket named by
+    its node id in a directory only this user can enter; a message is a 4-byte length
+    and the packed message. One connection per peer, written under a lock, so messages
+    to one peer keep their order (as on a Redis channel)."""
+
+    #: Frames larger than this are refused (a forwarded body is at most max_http_buffer_size).
+    MAX_FRAME = 256 * 1024 * 1024
+
+    def __init__(self, directory: str, key: str, on_message: Callable[[bytes], None]) -> None:
+        self.directory = directory
+        self.prefix = "".join(c if c.isalnum() else "_" for c in key)[:40]
+        self.on_message = on_message
+        self._server: Any = None
+        self._path: str | None = None
+        self._out: dict[str, Any] = {}
+        self._locks: dict[str, Any] = {}
+
+    @classmethod
+    def create(cls, key: str, on_message: Callable[[bytes], None]) -> _LocalLinks | None:
+        import tempfile
+
+        directory = os.path.join(tempfile.gettempdir(), f"socketio_sync-{os.getuid()}")
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            st = os.stat(directory)
+            if st.st_uid != os.getuid() or st.st_mode & 0o077:
+                log.warning("%s is not private to this user: forwarding between workers goes over Redis",
+                            directory)
+                return None
+        except OSError as exc:
+            log.warning("no directory for local links (%s): forwarding between workers goes over Redis", exc)
+            return None
+        return cls(directory, key, on_message)
+
+    def path(self, node: str) -> str:
+        return os.path.join(self.directory, f"{self.prefix}-{node}.sock")
+
+    def start(self, node: str) -> None:
+        from gevent import socket as _socket
+
+        from gevent.server import StreamServer
+
+        if self._server is not None:  # a fork (--preload): the parent's socket is not ours
+            self._server = None
+            self._out.clear()
+            self._locks.clear()
+        path = self.path(node)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(128)
+        self._server = StreamServer(listener, self._serve)
+        self._server.start()
+        self._path = path
+        import atexit
+
+        atexit.register(self._unlink, path)
+
+    @staticmethod
+    def _unlink(path: str) -> None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+    def knows(self, node: str) -> bool:
+        return os.path.exists(self.path(node))
+
+    def alive(self, node: str) -> bool:
+        return self._connection(node) is not None
+
+    def _connection(self, node: str) -> Any:
+        from gevent import socket as _socket
+
+        conn = self._out.get(node)
+        if conn is not None:
+            return conn
+        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            conn.connect(self.path(node))
+        except OSError:
+            conn.close()
+            return None
+        self._out[node] = conn
+        return conn
+
+    def send(self, node: str, data: bytes) -> int | None:
+        """1 when sent, 0 when ``node`` was on this host and is gone, ``None`` when it is
+        not on this host (use Redis)."""
+        from gevent.lock import Semaphore
+
+        if node not in self._out and not self.knows(node):
+            return None
+        lock = self._locks.get(node)
+        if lock is None:
+            lock = self._locks[node] = Semaphore()
+        with lock:
+            conn = self._connection(node)
+            if conn is None:
+                self._unlink(self.path(node))  # a stale socket of a process that died
+                return 0
+            try:
+                conn.sendall(len(data).to_bytes(4, "big") + data)
+            except OSError:
+                self._out.pop(node, None)
+                conn.close()
+                return 0
+        return 1
+
+    def _serve(self, sock: Any, _address: Any) -> None:
+        buf = b""
+        try:
+            while True:
+                while len(buf) < 4:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                size = int.from_bytes(buf[:4], "big")
+                if size > self.MAX_FRAME:
+                    log.warning("local link: a %d-byte frame; closing the link", size)
+                    return
+                while len(buf) < 4 + size:
+                    chunk = sock.recv(max(65536, 4 + size - len(buf)))
+                    if not chunk:
+                        return
+                    buf += chunk
+                data, buf = buf[4:4 + size], buf[4 + size:]
+                try:
+                    self.on_message(data)
+                except Exception:
+                    log.exception("error handling a message from a local link")
+        except OSError:
+            return
+        finally:
+            sock.close()
+
+
+class _Batcher:
+    """Publishes what the greenlets of this process want to publish in batches: one Redis
+    round trip (a pipeline) for every message queued while the previous batch was on
+    its way. Under load this divides the system calls per forwarded request; alone, a
+    message goes out at the next turn of the hub. Order is kept (one flusher)."""
+
+    def __init__(self, publish_many: Callable[[list[tuple[str, bytes]]], list[int]]) -> None:
+        self._publish_many = publish_many
+        self._pending: list[tuple[str, bytes, AsyncResult]] = []
+        self._flusher: gevent.Greenlet | None = None
+
+    def publish(self, channel: str, data: bytes) -> int:
+        result = AsyncResult()
+        self._pending.append((channel, data, result))
+        if self._flusher is None:
+            self._flusher = gevent.spawn(self._flush)
+        return int(result.get())
+
+    def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    counts = self._publish_many([(channel, data) for channel, data, _ in batch])
+                except Exception as exc:
+                    for _, _, result in batch:
+                        result.set_exception(exc)
+                else:
+                    for (_, _, result), count in zip(batch, counts):
+                        result.set(count)
+        finally:
+            self._flusher = None
 
 
 class _BytesReader:
