@@ -179,7 +179,7 @@ def test_stopping_one_worker_only_its_clients_reconnect(gunicorn_server: Any, re
     def kill_later() -> None:
         time.sleep(8)
         flag.write_text("x")
-        time.sleep(0.3)
+        time.sleep(1.0)  # the driver notices the flag within a few ms (100 clients check it)
         os.kill(pids[0], sig)
 
     threading.Thread(target=kill_later, daemon=True).start()
@@ -189,14 +189,13 @@ def test_stopping_one_worker_only_its_clients_reconnect(gunicorn_server: Any, re
     assert result["connect_errors"] == 0, result
     assert result["still_connected"] == 100, result
     assert result["reconnects"] == result["disconnects"], result
-    victims = set(result["clients_with_disconnects"])
-    owners_of_killed = [o for o in result["owners"]
-                        if all(c["d"] >= 1 for c in result["per_client"] if c["e"][0] == o)]
-    assert len(owners_of_killed) == 1, result  # every client of the stopped worker reconnected
-    (owner,) = owners_of_killed
+    # Handlers run in the session's owner: "whoami" told each client its owner's pid.
+    owned = [c for c in result["per_client"] if c["p"] == pids[0]]
+    others = [c for c in result["per_client"] if c["p"] != pids[0]]
+    assert owned and all(c["p"] in pids for c in result["per_client"]), result["per_client"]
+    assert all(c["d"] >= 1 for c in owned), owned  # every client of the stopped worker reconnected
     if sig == signal.SIGTERM:
-        assert victims == {owner}, result  # and only they
-        assert set(result["clients_with_ack_errors"]) <= victims, result
+        assert not [c for c in others if c["d"] or c["a"]], others  # and nobody else noticed
         assert any(f"[{pids[0]}] [INFO] closing" in line for line in gun.output), gun.output[-30:]
     no_tracebacks(gun)
 

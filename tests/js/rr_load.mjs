@@ -39,6 +39,7 @@ function makeClient(i) {
   socket.on("connect", () => {
     c.engineIds.push(socket.io.engine.id);
     socket.io.engine.on("upgrade", () => { counts.upgrades++; });
+    if (c.pid === undefined) socket.emit("whoami", (pid) => { c.pid ??= pid; });  // the owner's pid
     socket.emit("join", c.room, () => { c.ready = true; });
     if (c.disconnected) counts.reconnects++;
   });
@@ -122,7 +123,7 @@ const result = { ...counts, lost, errors, owners, disconnects_by_owner: disconne
                  clients_with_ack_errors: clients.filter((c) => c.ackErrors).map((c) => c.engineIds[0].slice(0, 8)),
                  clients_with_disconnects: clients.filter((c) => c.disconnected).map((c) => c.engineIds[0].slice(0, 8)),
                  still_connected: clients.filter((c) => c.socket.connected).length, killed_at: killedAt,
-                 per_client: clients.map((c) => ({ e: c.engineIds.map((x) => x.slice(0, 8)), d: c.disconnected,
+                 per_client: clients.map((c) => ({ e: c.engineIds.map((x) => x.slice(0, 8)), d: c.disconnected, p: c.pid,
                                                    a: c.ackErrors || 0, t: c.socket.io.engine?.transport?.name })),
                  on_websocket: clients.filter((c) => c.socket.io.engine?.transport?.name === "websocket").length };
 process.stdout.write(JSON.stringify({ result }) + "\n");
