@@ -12,6 +12,7 @@ from . import sio
 from .adapters.base import Adapter, BroadcastOptions
 from .broadcast import BroadcastOperator, RoomArg, _rooms
 from .exceptions import ConnectionRefused, LocalProtocolError
+from ._listeners import register_once, remove_handler
 from .wsgi.runtime import from_any_thread
 
 _in_hub = from_any_thread(lambda nsp: nsp.server.engine)
@@ -71,16 +72,8 @@ class Namespace:
         return register(handler) if handler is not None else register
 
     def once(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        """Like :meth:`on`, but the handler is removed after its first call."""
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            def wrapper(*args: Any) -> Any:
-                self.off(event, wrapper)
-                return fn(*args)
-            wrapper._once_of = fn  # type: ignore[attr-defined]
-            self.on(event, wrapper)
-            return fn
-
-        return register(handler) if handler is not None else register
+        """Like :meth:`on`, but the handler is removed before its first call."""
+        return register_once(self.on, self.off, event, handler)
 
     def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
         """Remove ``handler`` (also one registered with :meth:`once`), or every handler
@@ -91,7 +84,7 @@ class Namespace:
         if handler is None:
             handlers.clear()
             return
-        _remove_handler(handlers, handler)
+        remove_handler(handlers, handler)
 
     def listeners(self, event: str) -> list[Callable[..., Any]]:
         """The handlers registered for ``event`` (Node's ``listeners``)."""
@@ -261,12 +254,6 @@ class Namespace:
             except Exception:
                 socket._handler_failed(f"connection handler of {self.name}", None)
 
-
-def _remove_handler(handlers: list[Callable[..., Any]], handler: Callable[..., Any]) -> None:
-    for i, fn in enumerate(handlers):
-        if fn is handler or fn == handler or getattr(fn, "_once_of", None) is handler:
-            del handlers[i]
-            return
 
 
 #: ``fn(name, auth) -> bool``: whether a connection to namespace ``name`` is allowed.

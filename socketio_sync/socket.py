@@ -17,6 +17,7 @@ from .broadcast import BroadcastOperator, RoomArg, _rooms, check_event_name
 from .exceptions import AckTimeout, NotConnectedError
 from .hooks import Hooks
 from .wsgi.engine import Outgoing
+from ._listeners import register_once, remove_handler
 from .wsgi.runtime import from_any_thread
 
 _in_hub = from_any_thread(lambda socket: socket.server.engine)
@@ -145,15 +146,7 @@ class Socket:
 
     def once(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
         """Like :meth:`on`, but the handler is removed before its first call."""
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            def wrapper(*args: Any) -> Any:
-                self.off(event, wrapper)
-                return fn(*args)
-            wrapper._once_of = fn  # type: ignore[attr-defined]
-            self.on(event, wrapper)
-            return fn
-
-        return register(handler) if handler is not None else register
+        return register_once(self.on, self.off, event, handler)
 
     def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
         """Remove ``handler`` (also when registered with :meth:`once`), or every handler
@@ -161,7 +154,7 @@ class Socket:
         if handler is None:
             self._handlers.pop(event, None)
         else:
-            _remove_handler(self._handlers.get(event, []), handler)
+            remove_handler(self._handlers.get(event, []), handler)
 
     def listeners(self, event: str) -> list[Callable[..., Any]]:
         """The handlers of ``event``."""
@@ -177,7 +170,7 @@ class Socket:
         if handler is None:
             self._any.clear()
         else:
-            _remove_handler(self._any, handler)
+            remove_handler(self._any, handler)
 
     def prepend_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         """:meth:`on_any`, but run before the handlers already registered."""
@@ -199,7 +192,7 @@ class Socket:
         if handler is None:
             self._any_out.clear()
         else:
-            _remove_handler(self._any_out, handler)
+            remove_handler(self._any_out, handler)
 
     def prepend_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         """:meth:`on_any_outgoing`, but run before the handlers already registered."""
@@ -573,12 +566,6 @@ def now_strings(timestamp: float | None = None) -> tuple[str, int]:
     now = datetime.now(timezone.utc) if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
     return now.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)"), int(now.timestamp() * 1000)
 
-
-def _remove_handler(handlers: list[Callable[..., Any]], handler: Callable[..., Any]) -> None:
-    for i, fn in enumerate(handlers):
-        if fn is handler or fn == handler or getattr(fn, "_once_of", None) is handler:
-            del handlers[i]
-            return
 
 
 def _takes_two(fn: Callable[..., Any]) -> bool:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
+import time
 from typing import Any, Callable
 
 __all__ = ["Dispatcher", "accepts", "event_args"]
@@ -55,3 +57,33 @@ def event_args(args: tuple[Any, ...]) -> list[Any]:
             return list(data)
         return [data]
     return list(args)
+
+
+def in_gevent_greenlet() -> bool:
+    """Whether blocking here should be cooperative (patched threads, or a greenlet)."""
+    import gevent
+    from gevent import monkey
+
+    return monkey.is_module_patched("threading") or isinstance(gevent.getcurrent(), gevent.Greenlet)
+
+
+def start_background_task(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``target(*args, **kwargs)`` in the background: a greenlet under gevent, a
+    thread otherwise. Returns an object with ``join()``."""
+    if in_gevent_greenlet():
+        import gevent
+
+        return gevent.spawn(target, *args, **kwargs)
+    thread = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
+    thread.start()
+    return thread
+
+
+def sleep(seconds: float = 0) -> None:
+    """Sleep without blocking other clients (``gevent.sleep`` in a greenlet)."""
+    if in_gevent_greenlet():
+        import gevent
+
+        gevent.sleep(seconds)
+    else:
+        time.sleep(seconds)

@@ -57,6 +57,7 @@ from ..exceptions import ConnectionRefused
 from ..integrations.flask import SocketIO as _FlaskIntegration
 from ..server import Server
 from ..socket import NO_ACK, Socket
+from . import _dispatch
 from ._dispatch import Dispatcher, accepts, event_args
 
 __all__ = [
@@ -171,12 +172,6 @@ def _handler_context(app: flask.Flask, socketio: SocketIO, socket: Socket) -> An
         managed = conn_environ.setdefault(_SESSION_KEY, copy)
     return RequestContext(app, environ, session=managed)
 
-
-def _in_gevent_greenlet() -> bool:
-    import gevent
-    from gevent import monkey
-
-    return monkey.is_module_patched("threading") or isinstance(gevent.getcurrent(), gevent.Greenlet)
 
 
 class SocketIO:
@@ -473,22 +468,11 @@ class SocketIO:
     def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``target(*args, **kwargs)`` in the background: a greenlet under gevent,
         a thread otherwise. Returns an object with ``join()``."""
-        if _in_gevent_greenlet():
-            import gevent
-
-            return gevent.spawn(target, *args, **kwargs)
-        thread = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
-        thread.start()
-        return thread
+        return _dispatch.start_background_task(target, *args, **kwargs)
 
     def sleep(self, seconds: float = 0) -> None:
         """Sleep without blocking other clients (``gevent.sleep`` in a greenlet)."""
-        if _in_gevent_greenlet():
-            import gevent
-
-            gevent.sleep(seconds)
-        else:
-            time.sleep(seconds)
+        _dispatch.sleep(seconds)
 
     def run(self, app: flask.Flask, host: str | None = None, port: int | None = None, *,
             debug: bool | None = None, use_reloader: bool | None = None,

@@ -38,8 +38,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import threading
-import time
 from typing import Any, Callable, Iterator
 
 from ..exceptions import ConnectionRefused
@@ -47,6 +45,7 @@ from ..namespace import Namespace as _CoreNamespace
 from ..server import Server as _CoreServer
 from ..socket import NO_ACK, Socket
 from ..wsgi.middleware import WSGIApp as _CoreWSGIApp
+from . import _dispatch
 from ._dispatch import Dispatcher, accepts, event_args
 
 __all__ = ["Server", "Namespace", "WSGIApp", "ConnectionRefusedError"]
@@ -90,12 +89,6 @@ class ConnectionRefusedError(ConnectionRefused):  # noqa: A001 - python-socketio
         else:
             super().__init__(str(args[0]), args[1] if len(args) == 2 else list(args[1:]))
 
-
-def _in_gevent_greenlet() -> bool:
-    import gevent
-    from gevent import monkey
-
-    return monkey.is_module_patched("threading") or isinstance(gevent.getcurrent(), gevent.Greenlet)
 
 
 class Server:
@@ -338,22 +331,11 @@ class Server:
 
     def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``target`` in a greenlet (a thread outside gevent); has ``join()``."""
-        if _in_gevent_greenlet():
-            import gevent
-
-            return gevent.spawn(target, *args, **kwargs)
-        thread = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
-        thread.start()
-        return thread
+        return _dispatch.start_background_task(target, *args, **kwargs)
 
     def sleep(self, seconds: float = 0) -> None:
         """Sleep without blocking other clients."""
-        if _in_gevent_greenlet():
-            import gevent
-
-            gevent.sleep(seconds)
-        else:
-            time.sleep(seconds)
+        _dispatch.sleep(seconds)
 
     def shutdown(self) -> None:
         """Disconnect every client."""
