@@ -27,13 +27,15 @@ const report = { outcome: null, requests: [], pageErrors: [] };
 try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => report.pageErrors.push(String(e)));
-  page.on("response", async (response) => {
+  // headers() is synchronous: an async allHeaders() can still be pending when the browser
+  // closes, and its rejection ("Target page ... has been closed") would kill this script.
+  page.on("response", (response) => {
     const request = response.request();
     if (!request.url().includes("/socket.io/")) return;
     report.requests.push({
       method: request.method(),
-      requestType: (await request.allHeaders())["content-type"] ?? null,
-      responseType: (await response.allHeaders())["content-type"] ?? null,
+      requestType: request.headers()["content-type"] ?? null,
+      responseType: response.headers()["content-type"] ?? null,
       status: response.status(),
     });
   });
