@@ -174,7 +174,8 @@ class GunicornServer:
                 if "Booting worker" in line:
                     booted.release()
 
-        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        self._pump = threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True)
+        self._pump.start()
         deadline = time.monotonic() + timeout
         for _ in range(self.workers):
             if not booted.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -208,6 +209,9 @@ class GunicornServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        pump = getattr(self, "_pump", None)
+        if pump is not None:
+            pump.join(5)  # so that ``output`` has every line the process wrote
         return self.proc.returncode
 
     def alive(self) -> bool:

@@ -201,8 +201,9 @@ class SessionForwarder:
         return alive
 
     def forward_http(self, node: str, sid: str, method: str, body: bytes | None,
-                     content_type: str = "") -> tuple[int, str | bytes]:
-        """Forward a polling GET or POST of ``sid`` to ``node``; returns (status, body)."""
+                     content_type: str = "", protocol: int = 4) -> tuple[int, str | bytes]:
+        """Forward a polling GET or POST of ``sid`` to ``node``; returns (status, body).
+        ``protocol``: the request's Engine.IO version (the owner refuses a mismatch)."""
         rid = next(self._rids)
         if method == "GET":
             self.stats["forwarded_get"] += 1
@@ -211,7 +212,7 @@ class SessionForwarder:
         else:
             self.stats["forwarded_post"] += 1
             timeout = self.request_timeout
-        message = {"op": method.lower(), "rid": rid, "sid": sid, "from": self.node_id}
+        message = {"op": method.lower(), "rid": rid, "sid": sid, "from": self.node_id, "eio": protocol}
         if body is not None:
             message["body"] = body
             message["ctype"] = content_type
@@ -301,6 +302,12 @@ class SessionForwarder:
         if op == "ws_open":
             self._open_remote_ws(conn, sender, rid)
         elif op in ("get", "post"):
+            if conn is not None and message.get("eio", conn.protocol) != conn.protocol:
+                # as for a local request: a v4 request for a v3 session, or the reverse
+                from .engine import error_body
+
+                self._reply(sender, rid, status=400, body=error_body(3))
+                return
             if op == "get" and conn is not None:
                 # Now, in order: a "release" right behind this request must find it.
                 self._local_polls[(sender, rid)] = conn

@@ -911,7 +911,7 @@ class EngineServer:
                 return self._error(environ, start_response, 1, cors)
             return []
         if method == "GET":
-            status, body = fwd.forward_http(node, sid, "GET", None)
+            status, body = fwd.forward_http(node, sid, "GET", None, protocol=environ.get(EIO_PROTOCOL_KEY, 4))
         elif method == "POST":
             try:
                 data = _read_body(environ, self.max_http_buffer_size)
@@ -923,7 +923,8 @@ class EngineServer:
                 log.info("session %s: incomplete POST body (%s)", sid, exc)
                 environ["HTTP_CONNECTION"] = "close"
                 raise _Refuse(3) from None
-            status, body = fwd.forward_http(node, sid, "POST", data, environ.get("CONTENT_TYPE", ""))
+            status, body = fwd.forward_http(node, sid, "POST", data, environ.get("CONTENT_TYPE", ""),
+                                            protocol=environ.get(EIO_PROTOCOL_KEY, 4))
         else:
             raise _Refuse(2)
         if status == 200:

@@ -32,7 +32,7 @@ from tests.integration.test_deploy import nginx  # noqa: F401  (fixture)
 pytestmark = [pytest.mark.integration, pytest.mark.js]
 
 JS_DIR = ROOT / "tests" / "js"
-ACCESS_FORMAT = "<%(p)s> %(m)s %(U)s %(q)s %(s)s"
+ACCESS_FORMAT = "%(p)s %(m)s %(U)s %(q)s %(s)s"  # gunicorn writes %(p)s as <pid>
 SECONDS = float(os.environ.get("RR_SECONDS", "60"))
 
 
@@ -134,9 +134,11 @@ def test_gunicorn_4_workers_round_robin_polling_only(gunicorn_server: Any, redis
     rr = proxy([gun.port])
     result = run_load(rr.url, clients=200, seconds=SECONDS, transports=["polling"])
     counts = rr.stop()
+    gun.stop()  # every access-log line is in gun.output once it has exited
     assert_clean(result, 200)
     per_sid, statuses = spread(gun.output)
     assert set(statuses) <= {"200"}, statuses  # no 400 "Session ID unknown", no 5xx
+    assert sum(statuses.values()) > 1000 and len(per_sid) >= 200, (statuses, len(per_sid))
     served_by = collections.Counter(len(pids) for pids in per_sid.values())
     # Sessions live in every worker, and their requests were spread over several.
     assert len(result["owners"]) == 4, result["owners"]
@@ -154,10 +156,12 @@ def test_gunicorn_4_workers_round_robin_with_websocket_upgrade(gunicorn_server: 
     rr = proxy([gun.port])
     result = run_load(rr.url, clients=200, seconds=SECONDS, transports=["polling", "websocket"])
     counts = rr.stop()
+    gun.stop()
     assert_clean(result, 200)
     assert result["on_websocket"] == 200, result
     assert counts.get("websockets", 0) >= 200, counts
     _, statuses = spread(gun.output)
+    assert statuses["101"] >= 200 and statuses["200"] > 1000, statuses
     assert set(statuses) <= {"200", "101"}, statuses
     no_tracebacks(gun)
 
@@ -229,3 +233,99 @@ def test_nginx_round_robin_without_ip_hash(gunicorn_server: Any, redis_server: A
     assert {entry[2] for entry in log} <= {"200", "101", "499"}, log[-20:]
     assert {entry[3] for entry in log} == {f"127.0.0.1:{g.port}" for g in guns}, log[-20:]
     no_tracebacks(*guns)
+
+
+def test_v2_clients_through_forwarding(gunicorn_server: Any, redis_server: Any, proxy: Any) -> None:
+    """Engine.IO v3 sessions (``allow_eio3``) are forwarded like v4 ones: XHR2 binary
+    payloads and ``b64`` text payloads reach the owner and come back in the session's own
+    framing, whichever worker a request lands on; and socket.io-client@2 clients (polling,
+    and the upgrade relayed to the owner) share a room with a v4 client across workers."""
+    from socketio_sync import eio
+    from tests.jsclient import JS_DIR as JS, NodeClients, require_node_clients
+    from tests.rawclient import EIOHttp
+
+    gun = gunicorn_server(f'tests.apps.rr_app:build(redis_url="{redis_server.url}", allow_eio3=True)',
+                          workers=3, args=("--access-logformat", ACCESS_FORMAT))
+    rr = proxy([gun.port])
+    http = EIOHttp(rr.url, "/socket.io/")
+
+    def _v3_open(http: EIOHttp, query: str = "") -> str:
+        r = http.get("EIO=3&transport=polling" + query)
+        assert r.status == 200, r
+        packets = eio.v3.decode_payload(r.text)
+        assert packets[0].type is eio.PacketType.OPEN, packets
+        return str(json.loads(packets[0].data)["sid"])
+
+    # XHR2 binary payloads: every request is a new connection, so most are forwarded.
+    sid = _v3_open(http)
+    q = f"EIO=3&transport=polling&sid={sid}"
+    assert http.get(q).text == "2:40"
+    for n in range(6):
+        blob = bytes([n, 0, 255])
+        body = eio.v3.encode_payload_binary([
+            eio.Packet(eio.PacketType.MESSAGE, f'51-{n}["echo",{{"_placeholder":true,"num":0}}]'),
+            eio.Packet(eio.PacketType.MESSAGE, blob),
+        ])
+        r = http.post(q, body, headers={"Content-Type": "application/octet-stream"})
+        assert r.status == 200 and r.body == b"ok", r
+        r = http.get(q)
+        assert r.status == 200 and r.header("content-type") == "application/octet-stream", r
+        assert eio.v3.decode_payload_binary(r.body) == [
+            eio.Packet(eio.PacketType.MESSAGE, f'61-{n}[{{"_placeholder":true,"num":0}}]'),
+            eio.Packet(eio.PacketType.MESSAGE, blob),
+        ]
+    sids = [sid]
+
+    # b64=1: the owner answers in base64 text payloads even when another worker asks.
+    sid = _v3_open(http, "&b64=1")
+    q = f"EIO=3&transport=polling&sid={sid}"
+    assert http.get(q).text == "2:40"
+    for n in range(6):
+        assert http.post(q, eio.v3.encode_payload([
+            eio.Packet(eio.PacketType.MESSAGE, f'51-{n}["echo",{{"_placeholder":true,"num":0}}]'),
+            eio.Packet(eio.PacketType.MESSAGE, b"\x05\x06"),
+        ])).status == 200
+        r = http.get(q)
+        assert r.status == 200 and r.header("content-type", "").startswith("text/plain"), r
+        ack = f'461-{n}[{{"_placeholder":true,"num":0}}]'
+        assert r.text == f"{len(ack)}:{ack}6:b4BQY=", r.text
+    sids.append(sid)
+    # A v4 request for a forwarded v3 session is refused like a local one.
+    assert http.get(f"EIO=4&transport=polling&sid={sid}").status == 400
+
+    # socket.io-client@2 (polling, then with the upgrade) and a v4 client in one room.
+    node = require_node_clients()
+    require_path(JS / "node_modules" / "socket.io-client-v2", "socket.io-client-v2 is missing: run npm ci in tests/js")
+    old = NodeClients(node, driver=JS / "driver_v2.cjs").start()
+    new = NodeClients(node).start()
+    try:
+        new.connect("new", rr.url + "/", transports=["polling"], reconnection=False)
+        assert new.call("new", "join", "lobby") == ["lobby"]
+        for name, transports in (("poll", ["polling"]), ("upg", ["polling", "websocket"])):
+            assert old.connect(name, rr.url + "/", transports=transports, reconnection=False)["connected"]
+            assert old.call(name, "join", "lobby") == ["lobby"]
+        deadline = time.monotonic() + 10
+        while old.state("upg")["transport"] != "websocket":
+            assert time.monotonic() < deadline, old.state("upg")
+            time.sleep(0.05)
+        for seq in range(5):
+            for name in ("poll", "upg"):
+                assert old.call(name, "echo", seq, "é😀", b"\x00\xff") == [seq, "é😀", b"\x00\xff"]
+            assert new.call("new", "shout", "lobby", seq) == [seq]
+            for name in ("poll", "upg"):
+                assert old.wait_for_event(name, "shouted")[1] == seq
+        assert old.call("poll", "shout", "lobby", 99) == [99]
+        assert new.wait_for_event("new", "shouted", predicate=lambda args: args[1] == 99)[1] == 99
+        assert old.wait_for_event("upg", "shouted", predicate=lambda args: args[1] == 99)[1] == 99
+    finally:
+        old.stop()
+        new.stop()
+    assert not old.driver_errors and not new.driver_errors, (old.driver_errors, new.driver_errors)
+    rr.stop()
+    gun.stop()  # the workers' access-log lines are flushed when they exit
+    per_sid, statuses = spread(gun.output)
+    for sid in sids:  # the two raw sessions' requests were spread over the workers
+        assert len(per_sid[sid]) >= 2, (sid, per_sid[sid])
+    assert set(statuses) <= {"200", "101", "400"}, statuses  # the one 400: the v4 request above
+    assert statuses["400"] == 1, statuses
+    no_tracebacks(gun)
