@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import http.client
 import io
 import logging
 import socket as _socket
@@ -88,7 +89,9 @@ class WebSocketHandlerMixin:
     def _handle_client_error(self, ex: BaseException) -> tuple[str, bytes]:
         # A malformed request line, header block or chunked body is the client's doing:
         # INFO, not the ERROR that pywsgi writes (a scanner would fill the error log).
-        if isinstance(ex, (ValueError, OSError)):
+        # http.client.HTTPException: over 100 header lines (pywsgi parses headers with
+        # http.client, and would print a traceback for it).
+        if isinstance(ex, (ValueError, OSError, http.client.HTTPException)):
             _client_log.info("bad HTTP request from %s: %s", getattr(self, "client_address", "?"),
                              getattr(ex, "formatted_message", None) or str(ex) or type(ex).__name__)
             return "400", _BAD_REQUEST

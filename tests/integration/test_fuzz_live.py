@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.fuzz.live import Fuzzer
+from tests.fuzz.live import CASES, Fuzzer
 
 pytestmark = [pytest.mark.integration, pytest.mark.js]
 
@@ -57,6 +57,12 @@ def test_live_fuzz_with_honest_clients(live_server: Any, node_clients: Any, tmp_
     print(f"(the fuzz test took {time.monotonic() - started:.1f} s)")
     assert srv.alive(), f"the server process died (FUZZ_SEED={seed})\n{report.summary()}"
     assert report.max_rss_kb < RSS_LIMIT_MB * 1024, f"server RSS {report.max_rss_kb / 1024:.0f} MB"
+    # The run really fuzzed: the fuzzer's own errors (a case that crashed in the fuzzer,
+    # so sent nothing) are counted, not findings; every kind of case ran; the honest
+    # clients kept working throughout.
+    assert report.counters.get("fuzzer errors", 0) == 0, f"the fuzzer itself failed (FUZZ_SEED={seed}): {text}"
+    assert set(report.cases) >= set(CASES) and sum(report.cases.values()) >= 50, report.cases
+    assert all(ops > 0 for ops in report.honest_ops.values()) and report.honest_ops, report.honest_ops
     if not report.ok:
         pytest.fail(f"the live fuzzer found {len(report.bugs)} problem(s) (details, bytes sent and tracebacks "
                     f"in the captured stdout); replay the run with FUZZ_SEED={seed} FUZZ_SECONDS={seconds:g}\n"

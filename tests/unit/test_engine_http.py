@@ -69,3 +69,44 @@ def test_websocket_handshake_accept_value():
 def test_websocket_handshake_with_a_body_is_refused(extra):
     with pytest.raises(HandshakeError, match="body"):
         websocket_accept(_ws_env(**extra))
+
+
+def test_malformed_header_blocks_get_400_and_an_info_line_not_an_error(caplog, capfd):
+    """pywsgi parses headers with http.client, which raises HTTPException (not a
+    ValueError) past 100 header lines; pywsgi then printed a traceback and an ERROR line
+    per request (found by the live fuzzer). Ours: 400 and one INFO line, as for the
+    other malformed requests."""
+    import logging
+
+    import gevent
+    from gevent import socket  # the server runs in this thread's hub
+
+    from socketio_sync.wsgi.serving import make_server
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    server = make_server(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        requests = {
+            "101 headers": b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(101)) + b"\r\n",
+            "a bad request line": b"GET\r\n\r\n",
+            "a negative length": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        }
+        with caplog.at_level(logging.INFO, logger="socketio_sync"):
+            for what, raw in requests.items():
+                with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as sock:
+                    sock.sendall(raw)
+                    reply = b""
+                    while chunk := sock.recv(4096):
+                        reply += chunk
+                assert reply.startswith(b"HTTP/1.1 400 "), (what, reply[:100])
+            gevent.sleep(0.05)
+    finally:
+        server.stop()
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert sum("bad HTTP request" in r.getMessage() for r in caplog.records) == len(requests)
+    assert "Traceback" not in capfd.readouterr().err
