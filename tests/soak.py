@@ -263,7 +263,9 @@ def problems(report: dict[str, Any], *, rss_margin_mb: float = RSS_MARGIN_MB,
             out.append(f"{name}: no client reconnected (no churn?)")
         gap = res.get("ping_gap_ms") or {}
         interval = report["config"]["ping_interval"]
-        if gap.get("p50") is not None and gap["p50"] > (interval + 0.5) * 1000:
+        if not gap.get("count"):
+            out.append(f"{name}: the clients recorded no ping at all: {gap}")
+        elif gap["p50"] > (interval + 0.5) * 1000:
             out.append(f"{name}: clients saw a ping every {gap['p50'] / 1000:.2f} s (median), not every "
                        f"ping_interval = {interval:g} s after their pong: {gap}")
         st = rnd["settled"]

@@ -171,6 +171,10 @@ def build(ping_interval: float = 25.0, ping_timeout: float = 20.0, **kw: Any) ->
             socket.broadcast.emit(event, payload)
             return True
 
+        @socket.on("room_members")
+        def room_members(room: str) -> Any:
+            return sorted(s.id for s in io.to(room).fetch_sockets())
+
         @socket.on("io_emit")
         def io_emit(event: str, payload: Any) -> Any:
             io.emit(event, payload)

@@ -110,6 +110,9 @@ def spread(outputs: list[str]) -> tuple[dict[str, set[str]], collections.Counter
 
 
 def no_tracebacks(*servers: Any) -> None:
+    """Stops the servers (so that their output is complete), then checks it."""
+    for srv in servers:
+        srv.stop()
     for srv in servers:
         # gunicorn's own report of the worker a test killed is expected
         text = "\n".join(line for line in srv.output if "was sent SIGKILL" not in line)
@@ -161,7 +164,7 @@ def test_gunicorn_4_workers_round_robin_with_websocket_upgrade(gunicorn_server: 
     assert result["on_websocket"] == 200, result
     assert counts.get("websockets", 0) >= 200, counts
     _, statuses = spread(gun.output)
-    assert statuses["101"] >= 200 and statuses["200"] > 1000, statuses
+    assert statuses["101"] >= 200 and statuses["200"] >= 2 * 200, statuses  # a handshake and a poll at least
     assert set(statuses) <= {"200", "101"}, statuses
     no_tracebacks(gun)
 
@@ -322,7 +325,7 @@ def test_v2_clients_through_forwarding(gunicorn_server: Any, redis_server: Any, 
         new.stop()
     assert not old.driver_errors and not new.driver_errors, (old.driver_errors, new.driver_errors)
     rr.stop()
-    gun.stop()  # the workers' access-log lines are flushed when they exit
+    gun.stop()  # its output is complete once it has exited
     per_sid, statuses = spread(gun.output)
     for sid in sids:  # the two raw sessions' requests were spread over the workers
         assert len(per_sid[sid]) >= 2, (sid, per_sid[sid])

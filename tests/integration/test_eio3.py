@@ -100,10 +100,9 @@ def test_v2_handshake_and_implicit_default_namespace(server: Any, v2_clients: No
     opened = v2_clients.wait_for("a", "manager_open")
     assert opened["pingInterval"] == 400 and opened["pingTimeout"] == 400
     # The server connected "/" on its own: the client sent no CONNECT, got "0" without a sid.
+    v2_clients.wait_for("a", "packet", lambda ev: ev["dir"] == "in" and ev["type"] == "message" and ev["data"] == "0")
     outgoing = [ev for ev in v2_clients.events("a", "packet") if ev["dir"] == "out" and ev["type"] == "message"]
     assert not any(ev["data"].startswith("0") for ev in outgoing), outgoing
-    assert any(ev["dir"] == "in" and ev["type"] == "message" and ev["data"] == "0"
-               for ev in v2_clients.events("a", "packet"))
     who = v2_clients.call("a", "whoami")[0]
     assert who["nsp"] == "/" and who["auth"] == {"token": "t1"} and who["query"]["token"] == "t1"
     assert who["query"]["EIO"] == "3"

@@ -398,8 +398,15 @@ def test_rooms_and_broadcast(node_clients: NodeClients, server: Any, transport: 
     assert (got("a", "n7"), got("b", "n7"), got("c", "n7")) == ([7], [], [])
 
     # A disconnected socket leaves all its rooms.
+    a_id = nc.state("a")["sid"]
+    assert a_id in nc.call("c", "room_members", "r1")[0]
     nc.disconnect("a")
     nc.wait_for("a", "disconnect")
+    deadline = time.monotonic() + 5
+    while a_id in nc.call("c", "room_members", "r1")[0]:  # the server sees the DISCONNECT
+        assert time.monotonic() < deadline, "a is still in r1 after its disconnect"
+        time.sleep(0.05)
+    assert a_id not in nc.call("c", "room_members", a_id)[0]
     assert nc.call("c", "io_to", ["r1"], [], "n8", 8) == [True]
     assert nc.call("b", "io_emit", "marker", "m5") == [True]
     for name in ("b", "c"):
