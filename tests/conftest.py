@@ -22,7 +22,8 @@ def missing_dependency(msg: str) -> None:
     """A tool or package the test needs is absent: skip locally, fail under CI=true."""
     if IN_CI:
         pytest.fail(f"{msg} (CI=true: a missing dependency is a failure, not a skip)")
-    pytest.skip(msg)
+    else:
+        pytest.skip(msg)
 
 
 def require_path(path: Path, msg: str) -> Path:
