@@ -7,7 +7,26 @@ import threading
 import time
 from typing import Any, Callable
 
-__all__ = ["Dispatcher", "accepts", "event_args"]
+__all__ = ["Dispatcher", "accepts", "disconnect_reason", "event_args"]
+
+#: socketio_sync disconnect reasons -> python-socketio's (what Flask-SocketIO passes on).
+_REASONS = {
+    "client namespace disconnect": "client disconnect",
+    "client disconnect": "client disconnect",
+    "server namespace disconnect": "server disconnect",
+    "forced server close": "server disconnect",
+    "forced close": "server disconnect",
+    "server shutting down": "server disconnect",
+    "ping timeout": "ping timeout",
+    "transport close": "transport close",
+    "transport error": "transport error",
+    "parse error": "transport error",
+}
+
+
+def disconnect_reason(args: tuple[Any, ...]) -> str:
+    """python-socketio's name for the reason in a ``disconnect`` notification's ``args``."""
+    return _REASONS.get(args[0] if args else "", "server disconnect")
 
 
 class Dispatcher(dict):  # type: ignore[type-arg]

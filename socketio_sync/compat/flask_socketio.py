@@ -58,7 +58,7 @@ from ..integrations.flask import SocketIO as _FlaskIntegration
 from ..server import Server
 from ..socket import NO_ACK, Socket
 from . import _dispatch
-from ._dispatch import Dispatcher, accepts, event_args
+from ._dispatch import Dispatcher, accepts, disconnect_reason, event_args
 
 __all__ = [
     "SocketIO", "Namespace", "SocketIOTestClient", "ConnectionRefusedError",
@@ -84,19 +84,6 @@ _IGNORED_OPTIONS = {
     "compression_threshold", "cookie", "channel", "write_only", "monitor_clients",
 }
 
-#: socketio_sync disconnect reasons -> python-socketio's (what Flask-SocketIO passes).
-_REASONS = {
-    "client namespace disconnect": "client disconnect",
-    "client disconnect": "client disconnect",
-    "server namespace disconnect": "server disconnect",
-    "forced server close": "server disconnect",
-    "forced close": "server disconnect",
-    "server shutting down": "server disconnect",
-    "ping timeout": "ping timeout",
-    "transport close": "transport close",
-    "transport error": "transport error",
-    "parse error": "transport error",
-}
 
 
 class ConnectionRefusedError(ConnectionRefused):  # noqa: A001 - the name Flask-SocketIO users import
@@ -379,7 +366,7 @@ class SocketIO:
             _set_request(socket, namespace)
             handler, _ = self._find(namespace, "disconnect")
             if handler is not None:
-                reason = _REASONS.get(args[0] if args else "", "server disconnect")
+                reason = disconnect_reason(args)
                 self._call(namespace, handler, [reason] if accepts(handler, 1) else [])
             return NO_ACK
         _set_request(socket, namespace, {"message": event, "args": args})

@@ -46,7 +46,7 @@ from ..server import Server as _CoreServer
 from ..socket import NO_ACK, Socket
 from ..wsgi.middleware import WSGIApp as _CoreWSGIApp
 from . import _dispatch
-from ._dispatch import Dispatcher, accepts, event_args
+from ._dispatch import Dispatcher, accepts, disconnect_reason, event_args
 
 __all__ = ["Server", "Namespace", "WSGIApp", "ConnectionRefusedError"]
 
@@ -63,18 +63,6 @@ _IGNORED_OPTIONS = {
     "cookie", "monitor_clients", "namespaces", "serializer",
 }
 
-_REASONS = {
-    "client namespace disconnect": "client disconnect",
-    "client disconnect": "client disconnect",
-    "server namespace disconnect": "server disconnect",
-    "forced server close": "server disconnect",
-    "forced close": "server disconnect",
-    "server shutting down": "server disconnect",
-    "ping timeout": "ping timeout",
-    "transport close": "transport close",
-    "transport error": "transport error",
-    "parse error": "transport error",
-}
 
 
 class ConnectionRefusedError(ConnectionRefused):  # noqa: A001 - python-socketio's name
@@ -203,7 +191,7 @@ class Server:
             if handler is not None:
                 call = [*before, socket.id]
                 if accepts(handler, len(call) + 1):
-                    call.append(_REASONS.get(args[0] if args else "", "server disconnect"))
+                    call.append(disconnect_reason(args))
                 handler(*call)
             return NO_ACK
         if handler is None:
