@@ -84,18 +84,26 @@ class WebSocketHandlerMixin:
 
     def handle(self) -> None:
         set_nodelay(self.socket)
-        super().handle()  # type: ignore[misc]
+        try:
+            super().handle()  # type: ignore[misc]
+        except OSError as exc:
+            # The client left while pywsgi wrote its error response (400, 414): nothing
+            # to answer any more; pywsgi would print a traceback for each such client.
+            _client_log.debug("client %s gone: %r", getattr(self, "client_address", "?"), exc)
 
     def _handle_client_error(self, ex: BaseException) -> tuple[str, bytes]:
-        # A malformed request line, header block or chunked body is the client's doing:
-        # INFO, not the ERROR that pywsgi writes (a scanner would fill the error log).
-        # http.client.HTTPException: over 100 header lines (pywsgi parses headers with
-        # http.client, and would print a traceback for it).
-        if isinstance(ex, (ValueError, OSError, http.client.HTTPException)):
-            _client_log.info("bad HTTP request from %s: %s", getattr(self, "client_address", "?"),
-                             getattr(ex, "formatted_message", None) or str(ex) or type(ex).__name__)
-            return "400", _BAD_REQUEST
-        return super()._handle_client_error(ex)  # type: ignore[misc,no-any-return]
+        # pywsgi calls this for any exception raised while it parses the request line and
+        # headers: the client's input. INFO, not the ERROR and the printed traceback
+        # that pywsgi writes (a scanner would fill the error log). Besides its own
+        # ValueErrors: http.client's HTTPException for over 100 header lines, and
+        # pywsgi's IndexError for a version such as "HTTP/1".
+        reason = getattr(ex, "formatted_message", None) or str(ex) or type(ex).__name__
+        if not isinstance(ex, (ValueError, OSError, http.client.HTTPException)):
+            reason = f"{type(ex).__name__}: {reason}"
+            _client_log.debug("parsing a request from %s raised", getattr(self, "client_address", "?"),
+                              exc_info=ex)
+        _client_log.info("bad HTTP request from %s: %s", getattr(self, "client_address", "?"), reason)
+        return "400", _BAD_REQUEST
 
     def get_environ(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environ()  # type: ignore[misc]

@@ -1944,6 +1944,10 @@ REGRESSIONS: dict[str, Callable[[Case], None]] = {
     "over-100-headers": _reg_raw_http(
         lambda case: (b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n" + _host(case) +
                       b"".join(b"X-H%d: v\r\n" % i for i in range(120)) + b"Connection: close\r\n\r\n")),
+    # a version with one number ("HTTP/1"): an IndexError in pywsgi, logged at ERROR
+    "http-version-one-number": _reg_raw_http(
+        lambda case: (b"GET /socket.io/?EIO=4&transport=polling HTTP/1\r\n" + _host(case) +
+                      b"Connection: close\r\n\r\n")),
     "websocket-transport-without-upgrade": _reg_raw_http(
         lambda case: (b"POST /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n" + _host(case) +
                       b"Content-Length: 2\r\nConnection: close\r\n\r\n40")),

@@ -94,6 +94,7 @@ def test_malformed_header_blocks_get_400_and_an_info_line_not_an_error(caplog, c
             "101 headers": b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(101)) + b"\r\n",
             "a bad request line": b"GET\r\n\r\n",
             "a negative length": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+            "a one-number version": b"GET / HTTP/1\r\nHost: x\r\n\r\n",  # IndexError in pywsgi
         }
         with caplog.at_level(logging.INFO, logger="socketio_sync"):
             for what, raw in requests.items():
@@ -110,3 +111,27 @@ def test_malformed_header_blocks_get_400_and_an_info_line_not_an_error(caplog, c
     assert errors == [], [r.getMessage() for r in errors]
     assert sum("bad HTTP request" in r.getMessage() for r in caplog.records) == len(requests)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_gone_before_its_400_is_not_a_traceback(caplog, capfd):
+    """pywsgi writes the 400 for a malformed request itself; when the client has already
+    closed, that write raised BrokenPipeError out of the handler, and gevent printed it."""
+    import logging
+
+    from gevent import socket
+
+    from socketio_sync.wsgi.serving import make_server
+
+    server = make_server(lambda environ, start_response: [], "127.0.0.1", 0)
+    ours, theirs = socket.socketpair()
+    theirs.sendall(b"GET\r\n\r\n")  # malformed: pywsgi answers 400 itself
+    theirs.close()  # gone: writing the 400 raises EPIPE
+    handler = server.handler_class(ours, ("127.0.0.1", 1), server)
+    with caplog.at_level(logging.DEBUG, logger="socketio_sync"):
+        handler.handle()
+    ours.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("bad HTTP request" in m for m in messages), messages
+    assert any("gone" in m and "BrokenPipeError" in m for m in messages), messages
+    assert "Traceback" not in capfd.readouterr().err
+
