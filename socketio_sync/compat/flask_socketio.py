@@ -85,7 +85,6 @@ _IGNORED_OPTIONS = {
 }
 
 
-
 class ConnectionRefusedError(ConnectionRefused):  # noqa: A001 - the name Flask-SocketIO users import
     """Raise in a connect handler to refuse the client.
 

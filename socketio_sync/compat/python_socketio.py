@@ -64,7 +64,6 @@ _IGNORED_OPTIONS = {
 }
 
 
-
 class ConnectionRefusedError(ConnectionRefused):  # noqa: A001 - python-socketio's name
     """Raise in a connect handler to refuse the client: ``ConnectionRefusedError("why")``
     or ``ConnectionRefusedError("why", data)``."""
