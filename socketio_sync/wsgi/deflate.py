@@ -24,6 +24,8 @@ from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.extensions.base import Extension
 from websockets.frames import Frame, Opcode
 
+from .http_options import dataclass_option
+
 __all__ = ["DeflateOptions", "DeflateParams", "PerMessageDeflate", "deflate_options", "negotiate",
            "parse_extensions"]
 
@@ -59,26 +61,12 @@ class DeflateOptions:
     client_max_window_bits: int | None = None
 
 
-_OPTION_NAMES = {f.name for f in dataclasses.fields(DeflateOptions)}
-
-
 def deflate_options(value: Any) -> DeflateOptions | None:
     """``per_message_deflate``: ``False``/``None`` (off, as on Node), ``True`` (defaults) or
     a dict of :class:`DeflateOptions` fields."""
-    if value is None or value is False:
+    opts = dataclass_option(value, DeflateOptions, "per_message_deflate")
+    if opts is None:
         return None
-    if value is True:
-        return DeflateOptions()
-    if isinstance(value, DeflateOptions):
-        opts = value
-    elif isinstance(value, dict):
-        unknown = set(value) - _OPTION_NAMES
-        if unknown:
-            raise TypeError(f"unknown per_message_deflate option(s) {sorted(unknown)}; "
-                            f"known: {sorted(_OPTION_NAMES)}")
-        opts = DeflateOptions(**value)
-    else:
-        raise TypeError("per_message_deflate must be True, False or a dict of options")
     if opts.threshold < 0:
         raise ValueError("per_message_deflate threshold must be >= 0")
     if not (-1 <= opts.level <= 9) or not (1 <= opts.mem_level <= 9):

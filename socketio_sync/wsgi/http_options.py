@@ -4,19 +4,21 @@ option, ``allowRequest``, the ``initial_headers``/``headers`` hooks and
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import logging
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 __all__ = [
-    "CookieOptions", "HttpCompression", "cookie_options", "serialize_cookie", "http_compression_options",
+    "CookieOptions", "HttpCompression", "cookie_options", "dataclass_option", "serialize_cookie", "http_compression_options",
     "choose_encoding", "compress_body", "run_allow_request", "run_header_hook", "clean_headers",
 ]
 
 log = logging.getLogger("socketio_sync.eio")
+_T = TypeVar("_T")
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: RFC 6265 cookie-octets: no controls, whitespace, DQUOTE, comma, semicolon or backslash.
@@ -38,30 +40,40 @@ class CookieOptions:
     domain: str | None = None
 
 
-_COOKIE_FIELDS = {"name", "path", "http_only", "same_site", "secure", "max_age", "domain"}
+def dataclass_option(value: Any, cls: type[_T], option: str,
+                     prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> _T | None:
+    """The common shape of an option whose value is a dataclass: ``None``/``False`` (off),
+    ``True`` (the defaults), an instance, or a dict of its fields (``prepare`` may adjust
+    them); anything else, or an unknown field, is a TypeError naming ``option``."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(value) - known
+        if unknown:
+            raise TypeError(f"unknown {option} option(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**(prepare(dict(value)) if prepare is not None else value))
+    raise TypeError(f"{option} must be True, False or a dict of options")
+
+
+def _cookie_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    if fields.get("path", "/") is False:
+        fields["path"] = None
+        fields.setdefault("http_only", False)
+    return fields
 
 
 def cookie_options(value: Any) -> CookieOptions | None:
     """``cookie``: ``None``/``False`` (no cookie, the default), ``True`` or a dict of
     :class:`CookieOptions` fields. As on Node, ``path=False`` means no ``Path`` and then
     ``http_only`` defaults to false."""
-    if value is None or value is False:
+    opts = dataclass_option(value, CookieOptions, "cookie", _cookie_fields)
+    if opts is None:
         return None
-    if value is True:
-        return CookieOptions()
-    if isinstance(value, CookieOptions):
-        opts = value
-    elif isinstance(value, dict):
-        unknown = set(value) - _COOKIE_FIELDS
-        if unknown:
-            raise TypeError(f"unknown cookie option(s) {sorted(unknown)}; known: {sorted(_COOKIE_FIELDS)}")
-        fields = dict(value)
-        if fields.get("path", "/") is False:
-            fields["path"] = None
-            fields.setdefault("http_only", False)
-        opts = CookieOptions(**fields)
-    else:
-        raise TypeError("cookie must be True, False or a dict of options")
     if not isinstance(opts.name, str) or not _TOKEN.fullmatch(opts.name):
         raise ValueError(f"cookie name must be an HTTP token, got {opts.name!r}")
     for attr in ("path", "domain"):
@@ -112,19 +124,9 @@ class HttpCompression:
 
 def http_compression_options(value: Any) -> HttpCompression | None:
     """``True`` (the default, as on Node), ``False``/``None``, or ``{"threshold": n, "level": l}``."""
-    if value is None or value is False:
+    opts = dataclass_option(value, HttpCompression, "http_compression")
+    if opts is None:
         return None
-    if value is True:
-        return HttpCompression()
-    if isinstance(value, HttpCompression):
-        opts = value
-    elif isinstance(value, dict):
-        unknown = set(value) - {"threshold", "level"}
-        if unknown:
-            raise TypeError(f"unknown http_compression option(s) {sorted(unknown)}; known: level, threshold")
-        opts = HttpCompression(**value)
-    else:
-        raise TypeError("http_compression must be True, False or a dict of options")
     if opts.threshold < 0 or not 0 <= opts.level <= 9:
         raise ValueError("http_compression threshold must be >= 0 and level 0..9")
     return opts
