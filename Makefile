@@ -47,7 +47,7 @@ $(PY_STAMP): setup.cfg setup.py | $(PY)
 	@touch $@
 
 # `npm ci` removes node_modules first, so a stamp inside it goes away with it.
-# Without npm, outside CI, the step is left out and the JS/browser tests skip themselves.
+# Without npm, outside CI, the step is left out and the JS/browser tests fail, saying so.
 define npm_ci
 	@if command -v npm >/dev/null 2>&1; then \
 		echo "npm ci in $(1)"; \
@@ -55,7 +55,7 @@ define npm_ci
 	elif [[ "$${CI:-}" =~ ^(1|[Tt]rue|TRUE|[Yy]es)$$ ]]; then \
 		echo "npm is not installed (CI=true: that is an error)" >&2; exit 1; \
 	else \
-		echo "warning: npm is not installed; skipping npm ci in $(1) (its tests will be skipped)" >&2; \
+		echo "warning: npm is not installed; skipping npm ci in $(1) (its tests will fail)" >&2; \
 	fi
 endef
 

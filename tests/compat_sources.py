@@ -38,8 +38,8 @@ def cache_dir() -> Path:
 
 
 def flask_socketio_source() -> Path:
-    """The unpacked, checked sdist (downloaded on first use). A failed download skips
-    locally and fails under CI=true."""
+    """The unpacked, checked sdist (downloaded on first use). A failed download fails
+    the test (:func:`missing_dependency`)."""
     cache = cache_dir()
     root = cache / f"flask_socketio-{FLASK_SOCKETIO_VERSION}"
     if (root / "test_socketio.py").exists():
